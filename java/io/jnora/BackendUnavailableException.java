@@ -1,0 +1,14 @@
+package io.jnora;
+
+/** The requested backend cannot run here; the message says why (no device, no driver, library not built, libraries failed to load). */
+public class BackendUnavailableException extends JnoraException {
+    private static final long serialVersionUID = 1L;
+
+    public BackendUnavailableException(String message) {
+        super(message);
+    }
+
+    public BackendUnavailableException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

@@ -1,0 +1,112 @@
+package io.jnora;
+
+import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * A dense row-major float32 matrix in a context's memory: host native memory on the CPU backend,
+ * device memory on the CUDA backend. It has one owner: whoever created it closes it (closing the
+ * context frees whatever is still open). Every write through the API bumps a version, which is how
+ * a layer notices that an inner factor changed.
+ */
+public final class Matrix implements AutoCloseable {
+    private final NoraContext context;
+    private final int rows;
+    private final int cols;
+    private FloatPointer memory;
+    private long version;
+
+    Matrix(NoraContext context, int rows, int cols, FloatPointer memory) {
+        this.context = context;
+        this.rows = rows;
+        this.cols = cols;
+        this.memory = memory;
+    }
+
+    public int rows() {
+        return rows;
+    }
+
+    public int cols() {
+        return cols;
+    }
+
+    public long size() {
+        return (long) rows * cols;
+    }
+
+    /** "rows×cols", as shapes appear in error messages. */
+    public String shape() {
+        return rows + "×" + cols;
+    }
+
+    public Backend backend() {
+        return context.selection().chosen();
+    }
+
+    public boolean isClosed() {
+        return memory == null;
+    }
+
+    /** A copy of the contents in a new array (synchronises with the device). */
+    public float[] toArray() {
+        float[] out = new float[Math.toIntExact(size())];
+        copyTo(out);
+        return out;
+    }
+
+    /** Copies the contents into {@code destination}, which must hold exactly rows·cols values. */
+    public void copyTo(float[] destination) {
+        Checks.requireLength("Matrix.copyTo", "destination", destination.length, this);
+        context.backend().download(pointer(), size(), destination, 0);
+    }
+
+    /** Replaces the contents; the values must be finite. */
+    public void copyFrom(float[] source) {
+        Checks.requireLength("Matrix.copyFrom", "source", source.length, this);
+        Checks.requireFinite("Matrix.copyFrom", "source", source, cols);
+        context.backend().upload(source, 0, pointer(), size());
+        markModified();
+    }
+
+    /** Replaces the contents from the buffer's remaining values (left unchanged); they must be finite. */
+    public void copyFrom(FloatBuffer source) {
+        Checks.requireLength("Matrix.copyFrom", "source", source.remaining(), this);
+        Checks.requireFinite("Matrix.copyFrom", "source", source, cols);
+        context.backend().upload(source, pointer(), size());
+        markModified();
+    }
+
+    FloatPointer pointer() {
+        if (memory == null) {
+            throw new IllegalStateException("matrix " + shape() + " is closed");
+        }
+        return memory;
+    }
+
+    NoraContext context() {
+        return context;
+    }
+
+    long version() {
+        return version;
+    }
+
+    void markModified() {
+        version++;
+    }
+
+    @Override
+    public void close() {
+        if (memory != null) {
+            FloatPointer m = memory;
+            memory = null;
+            context.release(this, m);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Matrix[" + shape() + ", " + backend().name().toLowerCase() + (isClosed() ? ", closed]" : "]");
+    }
+}

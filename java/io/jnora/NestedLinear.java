@@ -1,0 +1,345 @@
+package io.jnora;
+
+import io.jnora.backend.ComputeBackend;
+
+/**
+ * A linear layer with a nested low-rank adapter (SPEC §2):
+ *
+ * <pre>
+ *   Y = X W_baseᵀ + s · (((X Aᵀ) A'ᵀ) B'ᵀ) Bᵀ        ΔW = s · B B' A' A
+ * </pre>
+ *
+ * with frozen {@code W_base} (m×n), outer {@code A} (r×n) and {@code B} (m×r), and trainable inner
+ * {@code A'} (r_in×r) and {@code B'} (r×r_in). The layer owns copies of its factors in its
+ * context's memory. Not thread-safe; closing it (or its context) frees everything it holds.
+ */
+public final class NestedLinear implements AutoCloseable {
+    private final NoraContext context;
+    private final ComputeBackend backend;
+    private final int m;
+    private final int n;
+    private final int r;
+    private final int rIn;
+    private final float scale;
+    private final Matrix baseWeight;
+    private final Matrix outerA;
+    private final Matrix outerB;
+    private final Matrix innerA;
+    private final Matrix innerB;
+
+    // Effective factors A_eff = A'A (r_in×n) and B_eff = BB' (m×r_in), valid while the inner
+    // factors keep the versions they had when these were built (SPEC §2.5).
+    private Matrix effectiveA;
+    private Matrix effectiveB;
+    private long effectiveInnerAVersion = -1;
+    private long effectiveInnerBVersion = -1;
+
+    private final Workspace workspace;
+    private boolean closed;
+
+    private NestedLinear(Builder b) {
+        this.context = b.context;
+        this.backend = b.context.backend();
+        this.m = b.m;
+        this.n = b.n;
+        this.r = b.r;
+        this.rIn = b.rIn;
+        this.scale = b.scale;
+        this.baseWeight = context.matrix(m, n, b.baseWeight);
+        this.outerA = context.matrix(r, n, b.outerA);
+        this.outerB = context.matrix(m, r, b.outerB);
+        this.innerA = context.matrix(rIn, r, b.innerA);
+        this.innerB = context.matrix(r, rIn, b.innerB);
+        this.workspace = new Workspace(context);
+        context.register(this);
+    }
+
+    public static Builder builder(NoraContext context) {
+        return new Builder(context);
+    }
+
+    public int outFeatures() {
+        return m;
+    }
+
+    public int inFeatures() {
+        return n;
+    }
+
+    public int outerRank() {
+        return r;
+    }
+
+    public int innerRank() {
+        return rIn;
+    }
+
+    public float scale() {
+        return scale;
+    }
+
+    /** Trainable parameters: 2·r·r_in (NoRA eq. 4). */
+    public long trainableParameters() {
+        return 2L * r * rIn;
+    }
+
+    /** The inner factor A' (r_in×r); writing it (copyFrom) invalidates the effective-factor cache. */
+    public Matrix innerA() {
+        requireOpen();
+        return innerA;
+    }
+
+    /** The inner factor B' (r×r_in); writing it invalidates the effective-factor cache. */
+    public Matrix innerB() {
+        requireOpen();
+        return innerB;
+    }
+
+    /** Y = X W_baseᵀ + adapter term, in a new T×m matrix, with {@link Association#AUTO}. */
+    public Matrix forward(Matrix x) {
+        return forward(x, Association.AUTO);
+    }
+
+    public Matrix forward(Matrix x, Association association) {
+        requireInput("NestedLinear.forward", x);
+        Matrix y = context.allocate(x.rows(), m);
+        try {
+            forward(x, y, association);
+        } catch (RuntimeException e) {
+            y.close();
+            throw e;
+        }
+        return y;
+    }
+
+    /** Writes every element of {@code y} (T×m). */
+    public void forward(Matrix x, Matrix y, Association association) {
+        final String op = "NestedLinear.forward";
+        requireInput(op, x);
+        context.requireSameContext(op, "Y", y);
+        int t = x.rows();
+        Checks.requireShape(op, "Y", y, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
+        Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
+
+        backend.gemm(false, true, t, m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
+        if (chosen == Association.OUTER_FIRST) {
+            workspace.ensure(t, r, rIn);
+            backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, workspace.z1);
+            backend.innerForward(t, r, rIn, scale, workspace.z1, innerA.pointer(), innerB.pointer(),
+                    workspace.z2, workspace.z3);
+            backend.expand(t, m, r, 1f, workspace.z3, outerB.pointer(), false, 1f, y.pointer());
+        } else {
+            refreshEffectiveFactors();
+            workspace.ensure(t, r, rIn);
+            backend.shrink(t, rIn, n, 1f, x.pointer(), effectiveA.pointer(), false, workspace.z2);
+            backend.expand(t, m, rIn, scale, workspace.z2, effectiveB.pointer(), false, 1f, y.pointer());
+        }
+        y.markModified();
+    }
+
+    /** Y = X W_baseᵀ alone (the adapter disabled): the baseline the adapter's overhead is measured against. */
+    public void forwardBase(Matrix x, Matrix y) {
+        final String op = "NestedLinear.forwardBase";
+        requireInput(op, x);
+        context.requireSameContext(op, "Y", y);
+        Checks.requireShape(op, "Y", y, x.rows(), m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
+        backend.gemm(false, true, x.rows(), m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
+        y.markModified();
+    }
+
+    /** The association {@link Association#AUTO} picks for T rows now (depends on the cache state). */
+    public Association cheaperAssociation(int rows) {
+        long width = (long) n + m;
+        long outerFirst = (long) rows * r * width + 2L * rows * r * rIn;
+        long effective = (long) rows * rIn * width + (effectiveFactorsFresh() ? 0 : (long) r * rIn * width);
+        return effective <= outerFirst ? Association.EFFECTIVE : Association.OUTER_FIRST;
+    }
+
+    /** Backward for upstream dY (T×m): new gradients of A', B' and X (SPEC §2.6). */
+    public Gradients backward(Matrix x, Matrix dy) {
+        requireInput("NestedLinear.backward", x);
+        Gradients g = new Gradients(context.allocate(rIn, r), context.allocate(r, rIn), context.allocate(x.rows(), n));
+        try {
+            backward(x, dy, g);
+        } catch (RuntimeException e) {
+            g.close();
+            throw e;
+        }
+        return g;
+    }
+
+    /**
+     * Writes every element of the three gradients. Z1 = X Aᵀ and Z2 are recomputed from X (one
+     * shrink) rather than kept from the forward, so forward and backward need not be paired.
+     */
+    public void backward(Matrix x, Matrix dy, Gradients out) {
+        final String op = "NestedLinear.backward";
+        requireInput(op, x);
+        int t = x.rows();
+        context.requireSameContext(op, "dY", dy);
+        Checks.requireShape(op, "dY", dy, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
+        context.requireSameContext(op, "dA'", out.innerA());
+        context.requireSameContext(op, "dB'", out.innerB());
+        context.requireSameContext(op, "dX", out.input());
+        Checks.requireShape(op, "dA'", out.innerA(), rIn, r, "the shape of A'");
+        Checks.requireShape(op, "dB'", out.innerB(), r, rIn, "the shape of B'");
+        Checks.requireShape(op, "dX", out.input(), t, n, "the shape of X");
+
+        workspace.ensure(t, r, rIn);
+        Workspace w = workspace;
+        backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, w.z1);
+        backend.innerForward(t, r, rIn, scale, w.z1, innerA.pointer(), innerB.pointer(), w.z2, w.z3);
+        backend.shrink(t, r, m, scale, dy.pointer(), outerB.pointer(), true, w.dz3);     // dZ3 = s dY B
+        backend.weightGrad(t, r, rIn, w.dz3, w.z2, out.innerB().pointer());              // dB' = dZ3ᵀ Z2
+        backend.innerBackward(t, r, rIn, w.dz3, innerA.pointer(), innerB.pointer(), w.dz2, w.dz1);
+        backend.weightGrad(t, rIn, r, w.dz2, w.z1, out.innerA().pointer());              // dA' = dZ2ᵀ Z1
+        backend.gemm(false, false, t, n, m, 1f, dy.pointer(), baseWeight.pointer(), 0f, out.input().pointer());
+        backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 1f, out.input().pointer()); // dX += dZ1 A
+        out.innerA().markModified();
+        out.innerB().markModified();
+        out.input().markModified();
+    }
+
+    private boolean effectiveFactorsFresh() {
+        return effectiveA != null && effectiveInnerAVersion == innerA.version()
+                && effectiveInnerBVersion == innerB.version();
+    }
+
+    private void refreshEffectiveFactors() {
+        if (effectiveFactorsFresh()) {
+            return;
+        }
+        if (effectiveA == null) {
+            effectiveA = context.allocate(rIn, n);
+            effectiveB = context.allocate(m, rIn);
+        }
+        backend.gemm(false, false, rIn, n, r, 1f, innerA.pointer(), outerA.pointer(), 0f, effectiveA.pointer());
+        backend.gemm(false, false, m, rIn, r, 1f, outerB.pointer(), innerB.pointer(), 0f, effectiveB.pointer());
+        effectiveInnerAVersion = innerA.version();
+        effectiveInnerBVersion = innerB.version();
+    }
+
+    private void requireInput(String operation, Matrix x) {
+        requireOpen();
+        context.requireSameContext(operation, "X", x);
+        Checks.requireCols(operation, "X", x, n, "the layer takes n = " + n + " input features; W_base is "
+                + baseWeight.shape());
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("NestedLinear (" + m + "×" + n + ", r=" + r + ", r_in=" + rIn + ") is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        baseWeight.close();
+        outerA.close();
+        outerB.close();
+        innerA.close();
+        innerB.close();
+        if (effectiveA != null) {
+            effectiveA.close();
+            effectiveB.close();
+        }
+        workspace.close();
+        context.unregister(this);
+    }
+
+    @Override
+    public String toString() {
+        return "NestedLinear[m=" + m + ", n=" + n + ", r=" + r + ", r_in=" + rIn + ", s=" + scale + "]";
+    }
+
+    /** Builds a layer from host arrays (row-major), validating ranks, shapes and finiteness. */
+    public static final class Builder {
+        private final NoraContext context;
+        private int m = -1;
+        private int n = -1;
+        private int r = -1;
+        private int rIn = -1;
+        private float scale = 1f;
+        private float[] baseWeight;
+        private float[] outerA;
+        private float[] outerB;
+        private float[] innerA;
+        private float[] innerB;
+
+        private Builder(NoraContext context) {
+            this.context = context;
+        }
+
+        /** The frozen base weight W_base, m×n (out × in, as torch.nn.Linear). */
+        public Builder baseWeight(float[] weight, int outFeatures, int inFeatures) {
+            this.baseWeight = weight;
+            this.m = outFeatures;
+            this.n = inFeatures;
+            return this;
+        }
+
+        public Builder ranks(int outerRank, int innerRank) {
+            this.r = outerRank;
+            this.rIn = innerRank;
+            return this;
+        }
+
+        /** Outer A, r×n (frozen). */
+        public Builder outerA(float[] a) {
+            this.outerA = a;
+            return this;
+        }
+
+        /** Outer B, m×r (frozen). */
+        public Builder outerB(float[] b) {
+            this.outerB = b;
+            return this;
+        }
+
+        /** Inner A', r_in×r (trainable). */
+        public Builder innerA(float[] a) {
+            this.innerA = a;
+            return this;
+        }
+
+        /** Inner B', r×r_in (trainable). */
+        public Builder innerB(float[] b) {
+            this.innerB = b;
+            return this;
+        }
+
+        /** The scaling s (SPEC §2.4); default 1. */
+        public Builder scale(float s) {
+            this.scale = s;
+            return this;
+        }
+
+        public NestedLinear build() {
+            final String op = "NestedLinear.build";
+            if (baseWeight == null || outerA == null || outerB == null || innerA == null || innerB == null) {
+                throw new JnoraException(op + ": baseWeight, outerA, outerB, innerA and innerB are all required");
+            }
+            if (m < 1 || n < 1) {
+                throw new ShapeMismatchException(op + ": W_base must be at least 1×1, got " + m + "×" + n);
+            }
+            if (r < 1 || r > Math.min(m, n)) {
+                throw new InvalidRankException(op + ": outer rank r = " + r + " must be in [1, min(m, n) = "
+                        + Math.min(m, n) + "] for W_base " + m + "×" + n);
+            }
+            if (rIn < 1 || rIn > r) {
+                throw new InvalidRankException(op + ": inner rank r_in = " + rIn + " must be in [1, r = " + r + "]");
+            }
+            Checks.requireFinite(op, "scale s", scale);
+            Checks.requireLength(op, "W_base", baseWeight.length, m, n);
+            Checks.requireLength(op, "outer A", outerA.length, r, n);
+            Checks.requireLength(op, "outer B", outerB.length, m, r);
+            Checks.requireLength(op, "inner A'", innerA.length, rIn, r);
+            Checks.requireLength(op, "inner B'", innerB.length, r, rIn);
+            return new NestedLinear(this);
+        }
+    }
+}

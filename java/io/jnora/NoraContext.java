@@ -1,0 +1,153 @@
+package io.jnora;
+
+import io.jnora.backend.BackendSelector;
+import io.jnora.backend.ComputeBackend;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * Owns a backend (its stream and library handles) and every matrix and layer made through it;
+ * closing the context frees whatever is still open. One context is used by one thread at a time.
+ *
+ * <pre>{@code
+ * try (NoraContext ctx = NoraContext.create(Backend.AUTO)) {
+ *     System.out.println(ctx.selection());   // which backend, and why
+ * }
+ * }</pre>
+ */
+public final class NoraContext implements AutoCloseable {
+    private final ComputeBackend backend;
+    private final BackendSelection selection;
+    private final Set<Matrix> liveMatrices = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<AutoCloseable> liveResources = Collections.newSetFromMap(new IdentityHashMap<>());
+    private boolean closed;
+
+    private NoraContext(BackendSelector.Started started) {
+        this.backend = started.backend();
+        this.selection = started.selection();
+    }
+
+    /** A context on the requested backend; {@link BackendUnavailableException} when it cannot run here. */
+    public static NoraContext create(Backend requested) {
+        return new NoraContext(BackendSelector.start(requested));
+    }
+
+    /** A context on {@link Backend#AUTO}. */
+    public static NoraContext create() {
+        return create(Backend.AUTO);
+    }
+
+    public BackendSelection selection() {
+        return selection;
+    }
+
+    /** A new matrix holding a copy of {@code data} (row-major, rows·cols finite values). */
+    public Matrix matrix(int rows, int cols, float[] data) {
+        Checks.requireDimensions("NoraContext.matrix", rows, cols);
+        Checks.requireLength("NoraContext.matrix", "data", data.length, rows, cols);
+        Checks.requireFinite("NoraContext.matrix", "data", data, cols);
+        Matrix m = allocate(rows, cols);
+        backend.upload(data, 0, m.pointer(), m.size());
+        return m;
+    }
+
+    /** A new matrix holding a copy of the buffer's remaining values (the buffer is left unchanged). */
+    public Matrix matrix(int rows, int cols, FloatBuffer data) {
+        Checks.requireDimensions("NoraContext.matrix", rows, cols);
+        Checks.requireLength("NoraContext.matrix", "data", data.remaining(), rows, cols);
+        Checks.requireFinite("NoraContext.matrix", "data", data, cols);
+        Matrix m = allocate(rows, cols);
+        backend.upload(data, m.pointer(), m.size());
+        return m;
+    }
+
+    public Matrix zeros(int rows, int cols) {
+        return filled(rows, cols, 0f);
+    }
+
+    /** A matrix with every element {@code value}; any value, NaN included (tests poison outputs so). */
+    public Matrix filled(int rows, int cols, float value) {
+        Checks.requireDimensions("NoraContext.filled", rows, cols);
+        Matrix m = allocate(rows, cols);
+        backend.fill(m.pointer(), m.size(), value);
+        return m;
+    }
+
+    /** Waits for every operation issued on this context to finish. */
+    public void synchronize() {
+        requireOpen();
+        backend.synchronize();
+    }
+
+    /** How many matrices made by this context are still open. */
+    public int openMatrices() {
+        return liveMatrices.size();
+    }
+
+    /** Uninitialised storage, for outputs that an operation writes completely. */
+    Matrix allocate(int rows, int cols) {
+        requireOpen();
+        FloatPointer memory = backend.allocate((long) rows * cols);
+        Matrix m = new Matrix(this, rows, cols, memory);
+        liveMatrices.add(m);
+        return m;
+    }
+
+    ComputeBackend backend() {
+        requireOpen();
+        return backend;
+    }
+
+    void requireSameContext(String operation, String operand, Matrix matrix) {
+        if (matrix.context() != this) {
+            throw new JnoraException(operation + ": " + operand + " " + matrix.shape() + " belongs to another context");
+        }
+        matrix.pointer();  // throws if closed
+    }
+
+    void register(AutoCloseable resource) {
+        requireOpen();
+        liveResources.add(resource);
+    }
+
+    void unregister(AutoCloseable resource) {
+        liveResources.remove(resource);
+    }
+
+    void release(Matrix matrix, FloatPointer memory) {
+        if (liveMatrices.remove(matrix)) {
+            backend.free(memory);
+        }
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("NoraContext is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        List<AutoCloseable> resources = new ArrayList<>(liveResources);
+        for (AutoCloseable r : resources) {
+            try {
+                r.close();
+            } catch (Exception ignored) {
+                // closing must free the rest even when one resource fails
+            }
+        }
+        for (Matrix m : new ArrayList<>(liveMatrices)) {
+            m.close();
+        }
+        closed = true;
+        backend.close();
+    }
+}

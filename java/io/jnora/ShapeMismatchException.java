@@ -1,0 +1,14 @@
+package io.jnora;
+
+/** Shapes of the operands of an operation do not agree; the message gives the expected and actual shapes. */
+public class ShapeMismatchException extends JnoraException {
+    private static final long serialVersionUID = 1L;
+
+    public ShapeMismatchException(String message) {
+        super(message);
+    }
+
+    public ShapeMismatchException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

@@ -1,0 +1,41 @@
+package io.jnora.backend;
+
+import io.jnora.Backend;
+import io.jnora.BackendSelection;
+import io.jnora.BackendUnavailableException;
+
+/** The rule of SPEC §3: AUTO picks CUDA when a device and its libraries load, else the CPU. */
+public final class BackendSelector {
+    /** A started backend and the account of why it was chosen. */
+    public record Started(ComputeBackend backend, BackendSelection selection) {}
+
+    private BackendSelector() {}
+
+    public static Started start(Backend requested) {
+        switch (requested) {
+            case CPU: {
+                CpuBackend cpu = new CpuBackend();
+                return new Started(cpu, new BackendSelection(requested, Backend.CPU, "requested", cpu.device()));
+            }
+            case CUDA: {
+                CudaProbe.Result probe = CudaProbe.probe();
+                if (!probe.available()) {
+                    throw new BackendUnavailableException("backend cuda requested but unavailable: " + probe.reason());
+                }
+                CudaBackend cuda = new CudaBackend(probe.device());
+                return new Started(cuda, new BackendSelection(requested, Backend.CUDA, "requested", probe.device()));
+            }
+            case AUTO:
+            default: {
+                CudaProbe.Result probe = CudaProbe.probe();
+                if (probe.available()) {
+                    CudaBackend cuda = new CudaBackend(probe.device());
+                    return new Started(cuda, new BackendSelection(requested, Backend.CUDA, probe.reason(), probe.device()));
+                }
+                CpuBackend cpu = new CpuBackend();
+                return new Started(cpu, new BackendSelection(requested, Backend.CPU,
+                        "CUDA unavailable: " + probe.reason(), cpu.device()));
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+package io.jnora.backend;
+
+import io.jnora.Backend;
+import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * The primitives a nested layer is built from, implemented once per backend. Internal: the API in
+ * {@code io.jnora} validates every shape before calling here, so implementations trust their
+ * arguments. All matrices are dense and row-major (leading dimension = columns); pointers are host
+ * memory on the CPU backend and device memory on the CUDA backend. Calls are ordered; results are
+ * visible to the host after {@link #synchronize()} (downloads synchronise themselves).
+ */
+public interface ComputeBackend extends AutoCloseable {
+    Backend kind();
+
+    /** The device or library doing the arithmetic, for {@code jnora info}. */
+    String device();
+
+    FloatPointer allocate(long elements);
+
+    void free(FloatPointer memory);
+
+    void upload(float[] source, int offset, FloatPointer destination, long elements);
+
+    void upload(FloatBuffer source, FloatPointer destination, long elements);
+
+    void download(FloatPointer source, long elements, float[] destination, int offset);
+
+    /** Sets every element to {@code value}. */
+    void fill(FloatPointer destination, long elements, float value);
+
+    /** Device-to-device (or host-to-host) copy of {@code elements} floats. */
+    void copy(FloatPointer source, FloatPointer destination, long elements);
+
+    /** C (m×n) = alpha·op(A)·op(B) + beta·C, op = transpose when the flag is set. */
+    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
+            FloatPointer b, float beta, FloatPointer c);
+
+    /**
+     * Shrink: Z (rows×cols) = alpha·X (rows×k)·Fᵀ, where F is stored (cols×k), or, with
+     * {@code fStoredTransposed}, F's transpose is stored (k×cols).
+     */
+    void shrink(int rows, int cols, int k, float alpha, FloatPointer x, FloatPointer f,
+            boolean fStoredTransposed, FloatPointer z);
+
+    /**
+     * Expand: Y (rows×cols) = beta·Y + alpha·Z (rows×k)·Gᵀ, where G is stored (cols×k), or,
+     * with {@code gStoredTransposed}, G's transpose is stored (k×cols). beta = 0 never reads Y.
+     */
+    void expand(int rows, int cols, int k, float alpha, FloatPointer z, FloatPointer g,
+            boolean gStoredTransposed, float beta, FloatPointer y);
+
+    /** G (pCols×qCols) = Pᵀ·Q, P (rows×pCols), Q (rows×qCols): a weight gradient. */
+    void weightGrad(int rows, int pCols, int qCols, FloatPointer p, FloatPointer q, FloatPointer g);
+
+    /** Z2 = Z1·A'ᵀ (rows×rIn), Z3 = s·Z2·B'ᵀ (rows×r); A' is rIn×r, B' is r×rIn. */
+    void innerForward(int rows, int r, int rIn, float s, FloatPointer z1, FloatPointer innerA,
+            FloatPointer innerB, FloatPointer z2, FloatPointer z3);
+
+    /** dZ2 = dZ3·B' (rows×rIn), dZ1 = dZ2·A' (rows×r). */
+    void innerBackward(int rows, int r, int rIn, FloatPointer dz3, FloatPointer innerA,
+            FloatPointer innerB, FloatPointer dz2, FloatPointer dz1);
+
+    /** Waits until every call issued so far has finished. */
+    void synchronize();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,154 @@
+package io.jnora.backend;
+
+import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
+
+import io.jnora.Backend;
+import io.jnora.BackendUnavailableException;
+import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * The CPU backend: every primitive is one OpenBLAS {@code sgemm} on off-heap memory (no copies
+ * across JNI). Matrices live in native memory so that BLAS reads them in place.
+ */
+public final class CpuBackend implements ComputeBackend {
+    private static final Object LOAD_LOCK = new Object();
+    private static volatile String loadFailure;
+    private static volatile boolean loaded;
+
+    public CpuBackend() {
+        ensureOpenBlas();
+    }
+
+    /** Loads OpenBLAS once; a failure becomes one typed error, here and at every later attempt. */
+    static void ensureOpenBlas() {
+        if (loaded) {
+            return;
+        }
+        synchronized (LOAD_LOCK) {
+            if (loaded) {
+                return;
+            }
+            if (loadFailure == null) {
+                try {
+                    Loader.load(openblas.class);
+                    loaded = true;
+                    return;
+                } catch (Throwable t) {
+                    loadFailure = t.toString();
+                }
+            }
+            throw new BackendUnavailableException("CPU backend: OpenBLAS failed to load: " + loadFailure);
+        }
+    }
+
+    @Override
+    public Backend kind() {
+        return Backend.CPU;
+    }
+
+    @Override
+    public String device() {
+        return openblas.OPENBLAS_VERSION.trim() + ", " + Runtime.getRuntime().availableProcessors() + " cores";
+    }
+
+    @Override
+    public FloatPointer allocate(long elements) {
+        return new FloatPointer(Math.max(1, elements));
+    }
+
+    @Override
+    public void free(FloatPointer memory) {
+        memory.close();
+    }
+
+    @Override
+    public void upload(float[] source, int offset, FloatPointer destination, long elements) {
+        destination.position(0).put(source, offset, Math.toIntExact(elements));
+    }
+
+    @Override
+    public void upload(FloatBuffer source, FloatPointer destination, long elements) {
+        FloatBuffer view = destination.position(0).limit(elements).asBuffer();
+        view.put(source.duplicate().limit(source.position() + Math.toIntExact(elements)));
+        destination.limit(destination.capacity());
+    }
+
+    @Override
+    public void download(FloatPointer source, long elements, float[] destination, int offset) {
+        source.position(0).get(destination, offset, Math.toIntExact(elements));
+    }
+
+    @Override
+    public void fill(FloatPointer destination, long elements, float value) {
+        FloatBuffer view = destination.position(0).limit(elements).asBuffer();
+        for (int i = 0; i < elements; i++) {
+            view.put(i, value);
+        }
+        destination.limit(destination.capacity());
+    }
+
+    @Override
+    public void copy(FloatPointer source, FloatPointer destination, long elements) {
+        FloatPointer.memcpy(destination.position(0), source.position(0), elements * Float.BYTES);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+            FloatPointer a, FloatPointer b, float beta, FloatPointer c) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a, Math.max(1, lda), b, Math.max(1, ldb), beta, c, Math.max(1, n));
+    }
+
+    @Override
+    public void shrink(int rows, int cols, int k, float alpha, FloatPointer x, FloatPointer f,
+            boolean fStoredTransposed, FloatPointer z) {
+        gemm(false, !fStoredTransposed, rows, cols, k, alpha, x, f, 0f, z);
+    }
+
+    @Override
+    public void expand(int rows, int cols, int k, float alpha, FloatPointer z, FloatPointer g,
+            boolean gStoredTransposed, float beta, FloatPointer y) {
+        gemm(false, !gStoredTransposed, rows, cols, k, alpha, z, g, beta, y);
+    }
+
+    @Override
+    public void weightGrad(int rows, int pCols, int qCols, FloatPointer p, FloatPointer q,
+            FloatPointer g) {
+        gemm(true, false, pCols, qCols, rows, 1f, p, q, 0f, g);
+    }
+
+    @Override
+    public void innerForward(int rows, int r, int rIn, float s, FloatPointer z1,
+            FloatPointer innerA, FloatPointer innerB, FloatPointer z2, FloatPointer z3) {
+        gemm(false, true, rows, rIn, r, 1f, z1, innerA, 0f, z2);
+        gemm(false, true, rows, r, rIn, s, z2, innerB, 0f, z3);
+    }
+
+    @Override
+    public void innerBackward(int rows, int r, int rIn, FloatPointer dz3, FloatPointer innerA,
+            FloatPointer innerB, FloatPointer dz2, FloatPointer dz1) {
+        gemm(false, false, rows, rIn, r, 1f, dz3, innerB, 0f, dz2);
+        gemm(false, false, rows, r, rIn, 1f, dz2, innerA, 0f, dz1);
+    }
+
+    @Override
+    public void synchronize() {
+        // OpenBLAS calls return when done.
+    }
+
+    @Override
+    public void close() {
+        // Nothing held beyond the matrices, which their owner frees.
+    }
+}

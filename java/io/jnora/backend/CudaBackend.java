@@ -1,0 +1,210 @@
+package io.jnora.backend;
+
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
+import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+
+import io.jnora.Backend;
+import io.jnora.NativeFailureException;
+import io.jnora.binding.JnoraNative;
+import java.nio.FloatBuffer;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * The CUDA backend: device memory and copies through the cudart presets, the base and the
+ * effective-factor GEMMs through cuBLAS, the low-rank chain through our kernels (libjnora). One
+ * stream carries everything, in order. Not thread-safe: one context per thread.
+ */
+public final class CudaBackend implements ComputeBackend {
+    private final String device;
+    private final CUstream_st stream = new CUstream_st();
+    private final cublasContext cublas = new cublasContext();
+    private final JnoraNative.jnora_context kernels = new JnoraNative.jnora_context();
+    private final FloatPointer alphaHost = new FloatPointer(1);
+    private final FloatPointer betaHost = new FloatPointer(1);
+    private boolean closed;
+
+    /** Only after {@link CudaProbe#probe()} said CUDA is available: this touches the presets. */
+    public CudaBackend(String device) {
+        this.device = device;
+        cuda(cudaStreamCreate(stream), "cudaStreamCreate");
+        int status = cublasCreate_v2(cublas);
+        if (status != 0) {
+            cudaStreamDestroy(stream);
+            throw new NativeFailureException("cublasCreate: cuBLAS status " + status);
+        }
+        cublasCheck(cublasSetStream_v2(cublas, stream), "cublasSetStream");
+        NativeLibrary.check(JnoraNative.jnora_create(kernels), "jnora_create");
+        NativeLibrary.check(JnoraNative.jnora_set_stream(kernels, stream), "jnora_set_stream");
+    }
+
+    private static void cuda(int error, String call) {
+        if (error != 0) {
+            throw new NativeFailureException(call + ": CUDA error " + error + " (" + cudaGetErrorString(error).getString() + ")");
+        }
+    }
+
+    private static void cublasCheck(int status, String call) {
+        if (status != 0) {
+            throw new NativeFailureException(call + ": cuBLAS status " + status);
+        }
+    }
+
+    @Override
+    public Backend kind() {
+        return Backend.CUDA;
+    }
+
+    @Override
+    public String device() {
+        return device;
+    }
+
+    @Override
+    public FloatPointer allocate(long elements) {
+        Pointer raw = new Pointer();
+        cuda(cudaMalloc(raw, Math.max(1, elements) * Float.BYTES), "cudaMalloc(" + elements + " floats)");
+        return new FloatPointer(raw).capacity(Math.max(1, elements));
+    }
+
+    @Override
+    public void free(FloatPointer memory) {
+        cuda(cudaFree(memory.position(0)), "cudaFree");
+    }
+
+    @Override
+    public void upload(float[] source, int offset, FloatPointer destination, long elements) {
+        try (FloatPointer staging = new FloatPointer(Math.max(1, elements))) {
+            staging.put(source, offset, Math.toIntExact(elements));
+            copyHostToDevice(staging, destination, elements);
+        }
+    }
+
+    @Override
+    public void upload(FloatBuffer source, FloatPointer destination, long elements) {
+        try (FloatPointer staging = new FloatPointer(Math.max(1, elements))) {
+            staging.asBuffer().put(source.duplicate().limit(source.position() + Math.toIntExact(elements)));
+            copyHostToDevice(staging, destination, elements);
+        }
+    }
+
+    private void copyHostToDevice(FloatPointer staging, FloatPointer destination, long elements) {
+        cuda(cudaMemcpyAsync(destination.position(0), staging.position(0), elements * Float.BYTES,
+                cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(host to device)");
+        synchronize();  // the staging buffer is freed on return
+    }
+
+    @Override
+    public void download(FloatPointer source, long elements, float[] destination, int offset) {
+        try (FloatPointer staging = new FloatPointer(Math.max(1, elements))) {
+            cuda(cudaMemcpyAsync(staging, source.position(0), elements * Float.BYTES,
+                    cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(device to host)");
+            synchronize();
+            staging.get(destination, offset, Math.toIntExact(elements));
+        }
+    }
+
+    @Override
+    public void fill(FloatPointer destination, long elements, float value) {
+        int bits = Float.floatToRawIntBits(value);
+        if (bits == 0 || bits == -1) {  // 0.0f, or the all-ones NaN used to poison outputs
+            cuda(cudaMemsetAsync(destination.position(0), bits & 0xFF, elements * Float.BYTES, stream),
+                    "cudaMemsetAsync");
+            return;
+        }
+        float[] host = new float[Math.toIntExact(elements)];
+        java.util.Arrays.fill(host, value);
+        upload(host, 0, destination, elements);
+    }
+
+    @Override
+    public void copy(FloatPointer source, FloatPointer destination, long elements) {
+        cuda(cudaMemcpyAsync(destination.position(0), source.position(0), elements * Float.BYTES,
+                cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync(device to device)");
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+            FloatPointer a, FloatPointer b, float beta, FloatPointer c) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        // Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands.
+        int lda = Math.max(1, transA ? m : k);
+        int ldb = Math.max(1, transB ? k : n);
+        alphaHost.put(0, alpha);
+        betaHost.put(0, beta);
+        cublasCheck(cublasSgemm_v2(cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                n, m, k, alphaHost, b, ldb, a, lda, betaHost, c, n), "cublasSgemm");
+    }
+
+    @Override
+    public void shrink(int rows, int cols, int k, float alpha, FloatPointer x, FloatPointer f,
+            boolean fStoredTransposed, FloatPointer z) {
+        NativeLibrary.check(JnoraNative.jnora_shrink(kernels, rows, cols, k, alpha, x, Math.max(1, k), f,
+                fStoredTransposed ? 1 : k, fStoredTransposed ? cols : 1, z, cols), "jnora_shrink");
+    }
+
+    @Override
+    public void expand(int rows, int cols, int k, float alpha, FloatPointer z, FloatPointer g,
+            boolean gStoredTransposed, float beta, FloatPointer y) {
+        NativeLibrary.check(JnoraNative.jnora_expand(kernels, rows, cols, k, alpha, z, Math.max(1, k), g,
+                gStoredTransposed ? 1 : k, gStoredTransposed ? cols : 1, beta, y, cols), "jnora_expand");
+    }
+
+    @Override
+    public void weightGrad(int rows, int pCols, int qCols, FloatPointer p, FloatPointer q,
+            FloatPointer g) {
+        NativeLibrary.check(JnoraNative.jnora_weight_grad(kernels, rows, pCols, qCols, p, pCols, q, qCols, g, qCols),
+                "jnora_weight_grad");
+    }
+
+    @Override
+    public void innerForward(int rows, int r, int rIn, float s, FloatPointer z1,
+            FloatPointer innerA, FloatPointer innerB, FloatPointer z2, FloatPointer z3) {
+        NativeLibrary.check(JnoraNative.jnora_inner_forward(kernels, rows, r, rIn, s, z1, r, innerA, innerB,
+                z2, rIn, z3, r), "jnora_inner_forward");
+    }
+
+    @Override
+    public void innerBackward(int rows, int r, int rIn, FloatPointer dz3, FloatPointer innerA,
+            FloatPointer innerB, FloatPointer dz2, FloatPointer dz1) {
+        NativeLibrary.check(JnoraNative.jnora_inner_backward(kernels, rows, r, rIn, dz3, r, innerA, innerB,
+                dz2, rIn, dz1, r), "jnora_inner_backward");
+    }
+
+    @Override
+    public void synchronize() {
+        cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        JnoraNative.jnora_destroy(kernels);
+        cublasDestroy_v2(cublas);
+        cudaStreamDestroy(stream);
+        alphaHost.close();
+        betaHost.close();
+    }
+}

@@ -1,0 +1,101 @@
+package io.jnora.cli;
+
+import io.jnora.Association;
+import io.jnora.Gradients;
+import io.jnora.Matrix;
+import io.jnora.NestedLinear;
+import io.jnora.NoraContext;
+import io.jnora.synth.SyntheticLayer;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * The forward and backward of one nested layer against the base GEMM alone. The operations are
+ * interleaved round by round (base, effective, outer-first, backward, base, ...) so that drift in
+ * the machine's speed hits them alike; medians are reported, with the min–max spread.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark the nested forward and backward against the base GEMM alone; a table last.")
+final class BenchCommand implements Callable<Integer> {
+    @Mixin
+    BackendOption backendOption;
+
+    @Mixin
+    LayerShapeOptions shape;
+
+    @Option(names = "--warmup", defaultValue = "20", description = "Untimed rounds first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--iterations", defaultValue = "50", description = "Timed rounds (default: ${DEFAULT-VALUE}).")
+    int iterations;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        if (warmup < 0 || iterations < 1) {
+            throw new IllegalArgumentException("--warmup must be >= 0 and --iterations >= 1");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
+        try (NoraContext ctx = NoraContext.create(backendOption.backend);
+                NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(shape.rows, layer.n, layer.inputs(shape.seed + 1, shape.rows));
+                Matrix dy = ctx.matrix(shape.rows, layer.m, layer.upstream(shape.seed + 2, shape.rows));
+                Matrix y = ctx.zeros(shape.rows, layer.m);
+                Gradients grads = linear.backward(x, dy)) {
+            Runnable[] ops = {
+                () -> linear.forwardBase(x, y),
+                () -> linear.forward(x, y, Association.EFFECTIVE),
+                () -> linear.forward(x, y, Association.OUTER_FIRST),
+                () -> linear.backward(x, dy, grads),
+            };
+            String[] names = {"base GEMM alone", "forward, effective (cached)", "forward, outer-first", "backward"};
+            double t = shape.rows;
+            double baseFlop = 2 * t * layer.n * layer.m;
+            double[] flop = {
+                baseFlop,
+                baseFlop + 2 * t * layer.rIn * (layer.n + layer.m),
+                baseFlop + 2 * t * layer.r * (layer.n + layer.m) + 4 * t * layer.r * layer.rIn,
+                baseFlop + 2 * t * layer.r * (2 * layer.n + layer.m) + 8 * t * layer.r * layer.rIn,
+            };
+            Timing[] timings = new Timing[ops.length];
+            for (int i = 0; i < ops.length; i++) {
+                timings[i] = new Timing(iterations);
+            }
+            err.println("bench: " + ctx.selection().chosen().name().toLowerCase() + ", " + shape.describe() + ", "
+                    + warmup + " warm-up and " + iterations + " timed rounds...");
+            for (int round = 0; round < warmup + iterations; round++) {
+                for (int i = 0; i < ops.length; i++) {
+                    Runnable op = ops[i];
+                    Runnable synced = () -> {
+                        op.run();
+                        ctx.synchronize();
+                    };
+                    if (round < warmup) {
+                        synced.run();
+                    } else {
+                        timings[i].time(synced);
+                    }
+                }
+            }
+            out.println("jnora bench: " + shape.describe() + " on " + ctx.selection());
+            Table table = new Table("operation", "median ms", "min ms", "max ms", "GFLOP/s", "× base");
+            double base = timings[0].median();
+            for (int i = 0; i < ops.length; i++) {
+                double med = timings[i].median();
+                table.row(names[i], med, timings[i].min(), timings[i].max(), flop[i] / med / 1e6, med / base);
+            }
+            table.print(out);
+        }
+        out.flush();
+        return 0;
+    }
+}

@@ -1,0 +1,45 @@
+package io.jnora.cli;
+
+import io.jnora.JnoraException;
+import io.jnora.NativeFailureException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * {@code java -jar jnora.jar COMMAND} (SPEC §6). Exit status: 0 success, 2 bad usage or input,
+ * 1 internal failure, each failure as one clear line on standard error.
+ */
+@Command(name = "jnora", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Nested low-rank adapters (NoRA) on the GPU and CPU.",
+        subcommands = {InfoCommand.class, DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs a command line and returns its exit status (for tests and embedding). */
+    public static int run(String... args) {
+        return run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    /** Runs a command line with the given standard output and error. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new Main()).setOut(out).setErr(err);
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            boolean badInput = e instanceof JnoraException && !(e instanceof NativeFailureException)
+                    || e instanceof IllegalArgumentException;
+            commandLine.getErr().println("jnora " + commandLine.getCommandName() + ": " + e.getMessage());
+            return badInput ? 2 : 1;
+        });
+        return cli.execute(args);
+    }
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required (see --help)");
+    }
+}

@@ -1,0 +1,50 @@
+// The CUDA entry points of a library built without nvcc: every one answers
+// JNORA_STATUS_CUDA_NOT_BUILT, so callers see one clear reason instead of a missing symbol.
+#include "errors.h"
+
+#define JNORA_NOT_BUILT() JNORA_FAIL(JNORA_STATUS_CUDA_NOT_BUILT, "jnora was built without nvcc")
+
+extern "C" {
+
+int jnora_cuda_compiled(void) { return 0; }
+
+jnora_status_t jnora_cuda_device_count(int* count) {
+    if (count) *count = 0;
+    return JNORA_NOT_BUILT();
+}
+
+jnora_status_t jnora_cuda_device_info(int, char* name, int name_len, int*, int*, long long*) {
+    if (name && name_len > 0) name[0] = '\0';
+    return JNORA_NOT_BUILT();
+}
+
+jnora_status_t jnora_create(jnora_handle_t* handle) {
+    if (handle) *handle = nullptr;
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_destroy(jnora_handle_t) { return JNORA_NOT_BUILT(); }
+jnora_status_t jnora_set_stream(jnora_handle_t, void*) { return JNORA_NOT_BUILT(); }
+jnora_status_t jnora_stream_synchronize(jnora_handle_t) { return JNORA_NOT_BUILT(); }
+
+jnora_status_t jnora_shrink(jnora_handle_t, int, int, int, float, const float*, int, const float*,
+                            long long, long long, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_expand(jnora_handle_t, int, int, int, float, const float*, int, const float*,
+                            long long, long long, float, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_weight_grad(jnora_handle_t, int, int, int, const float*, int, const float*,
+                                 int, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_inner_forward(jnora_handle_t, int, int, int, float, const float*, int,
+                                   const float*, const float*, float*, int, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_inner_backward(jnora_handle_t, int, int, int, const float*, int,
+                                    const float*, const float*, float*, int, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+
+}  // extern "C"

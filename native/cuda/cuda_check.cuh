@@ -1,0 +1,29 @@
+// Internal: checked CUDA calls and launches; a failure returns a status carrying file and line.
+#ifndef JNORA_CUDA_CHECK_CUH
+#define JNORA_CUDA_CHECK_CUH
+
+#include <cuda_runtime.h>
+
+#include "../core/errors.h"
+
+#define JNORA_CUDA_CHECK(call)                                                                \
+    do {                                                                                      \
+        cudaError_t jnora_err_ = (call);                                                      \
+        if (jnora_err_ != cudaSuccess)                                                        \
+            return JNORA_FAIL(JNORA_STATUS_CUDA_ERROR, "%s failed: %s (%s)", #call,           \
+                              cudaGetErrorName(jnora_err_), cudaGetErrorString(jnora_err_));  \
+    } while (0)
+
+// After every launch: a bad configuration shows here, not at the next unrelated call.
+#define JNORA_LAUNCH_CHECK(kernel_name) JNORA_CUDA_CHECK(cudaGetLastError())
+
+#define JNORA_REQUIRE(condition, ...)                                                         \
+    do {                                                                                      \
+        if (!(condition)) return JNORA_FAIL(JNORA_STATUS_INVALID_VALUE, __VA_ARGS__);         \
+    } while (0)
+
+struct jnora_context {
+    cudaStream_t stream;
+};
+
+#endif

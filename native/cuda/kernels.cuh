@@ -1,0 +1,34 @@
+// Internal: the CPU references of the kernels and the launchers of each kernel version, shared
+// by the C API (native/cuda/*.cu) and the standalone kernel check (tests/native/kernel_check.cu).
+#ifndef JNORA_CUDA_KERNELS_CUH
+#define JNORA_CUDA_KERNELS_CUH
+
+#include <cuda_runtime.h>
+
+#include "jnora.h"
+
+namespace jnora {
+
+// C = alpha * P * Q^T + beta * C with P(i, l) = p[i * ps_r + l * ps_c] (M x K),
+// Q(j, l) = q[j * qs_r + l * qs_c] (N x K), C (M x N, ldc). beta == 0 never reads C.
+enum class GemmVersion { Naive = 1, Tiled = 2 };
+
+jnora_status_t launch_strided_gemm(GemmVersion version, cudaStream_t stream, int M, int N, int K,
+                                   float alpha, const float* p, long long ps_r, long long ps_c,
+                                   const float* q, long long qs_r, long long qs_c, float beta,
+                                   float* c, int ldc);
+
+namespace reference {
+// Obviously-correct host versions, accumulating in double: what the kernels are checked against.
+void strided_gemm(int M, int N, int K, float alpha, const float* p, long long ps_r, long long ps_c,
+                  const float* q, long long qs_r, long long qs_c, float beta, float* c, int ldc);
+void inner_forward(int rows, int r, int r_in, float s, const float* z1, int ldz1,
+                   const float* inner_a, const float* inner_b, float* z2, int ldz2, float* z3,
+                   int ldz3);
+void inner_backward(int rows, int r, int r_in, const float* dz3, int lddz3, const float* inner_a,
+                    const float* inner_b, float* dz2, int lddz2, float* dz1, int lddz1);
+}  // namespace reference
+
+}  // namespace jnora
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * jnora C API: nested low-rank adapter kernels (SPEC §2.5, §2.6).
+ *
+ * Conventions, stated once for every function below:
+ *  - Matrices are row-major float32. A matrix "P (rows x cols, ld)" has element (i, j) at
+ *    P[i * ld + j], ld >= cols. Where a function takes two strides instead of a leading
+ *    dimension, element (i, j) is at P[i * s_row + j * s_col]: a transposed view is
+ *    expressed by swapping the strides, never by copying.
+ *  - Every function returns a jnora_status_t; none throws, aborts or exits. After a failure,
+ *    jnora_last_error() gives a message with the file and line where it was detected.
+ *  - Pointers passed to the kernel launchers are device pointers. Launches are asynchronous
+ *    on the stream held by the handle; nothing allocates memory behind the caller.
+ *  - A library built without CUDA still exports every symbol: the CUDA entry points then
+ *    return JNORA_STATUS_CUDA_NOT_BUILT.
+ */
+#ifndef JNORA_H
+#define JNORA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JNORA_VERSION_MAJOR 0
+#define JNORA_VERSION_MINOR 1
+#define JNORA_VERSION_PATCH 0
+
+typedef enum {
+    JNORA_STATUS_SUCCESS = 0,
+    JNORA_STATUS_INVALID_VALUE = 1,     /* a size, stride or pointer argument is invalid */
+    JNORA_STATUS_CUDA_NOT_BUILT = 2,    /* the library was built without nvcc */
+    JNORA_STATUS_NO_DEVICE = 3,         /* no usable device or driver */
+    JNORA_STATUS_CUDA_ERROR = 4,        /* a CUDA runtime call or a launch failed */
+    JNORA_STATUS_ALLOC_FAILED = 5       /* host memory for a handle could not be allocated */
+} jnora_status_t;
+
+/* An explicit context: the stream every launch goes to. Opaque to callers. */
+typedef struct jnora_context* jnora_handle_t;
+
+/* Version encoded as major * 10000 + minor * 100 + patch. */
+int jnora_version(void);
+
+/* 1 when the CUDA kernels were compiled into this library, else 0. */
+int jnora_cuda_compiled(void);
+
+/* A static string for a status code. */
+const char* jnora_status_string(jnora_status_t status);
+
+/* The message of the last failure on this thread ("" when none). */
+const char* jnora_last_error(void);
+
+/* Number of CUDA devices. Without a driver or device this returns JNORA_STATUS_NO_DEVICE
+ * with *count = 0 and the CUDA error in jnora_last_error(); it never crashes. */
+jnora_status_t jnora_cuda_device_count(int* count);
+
+/* Name, compute capability and memory of a device, for `jnora info`. name_len >= 1. */
+jnora_status_t jnora_cuda_device_info(int device, char* name, int name_len, int* major,
+                                      int* minor, long long* total_memory_bytes);
+
+jnora_status_t jnora_create(jnora_handle_t* handle);
+jnora_status_t jnora_destroy(jnora_handle_t handle);
+/* stream is a cudaStream_t (NULL: the legacy default stream). */
+jnora_status_t jnora_set_stream(jnora_handle_t handle, void* stream);
+jnora_status_t jnora_stream_synchronize(jnora_handle_t handle);
+
+/* Shrink: Z = alpha * X * F^T, with X (rows x k_dim, ldx), F a (cols x k_dim) view given by
+ * strides, Z (rows x cols, ldz). The low-rank "down" projection: Z1 = X A^T (F = A, cols = r),
+ * and in the backward dZ3 = s * dY B (F = B^T, a strided view of B). */
+jnora_status_t jnora_shrink(jnora_handle_t handle, int rows, int cols, int k_dim, float alpha,
+                            const float* x, int ldx, const float* f, long long f_row_stride,
+                            long long f_col_stride, float* z, int ldz);
+
+/* Expand: Y = beta * Y + alpha * Z * G^T, with Z (rows x k_dim, ldz), G a (cols x k_dim) view
+ * given by strides, Y (rows x cols, ldy). The "up" projection accumulating into the base
+ * output (beta = 1): Y += s * Z3 B^T, and in the backward dX += dZ1 A (G = A^T). */
+jnora_status_t jnora_expand(jnora_handle_t handle, int rows, int cols, int k_dim, float alpha,
+                            const float* z, int ldz, const float* g, long long g_row_stride,
+                            long long g_col_stride, float beta, float* y, int ldy);
+
+/* Weight gradient: G = P^T * Q summed over the rows, P (rows x p_cols, ldp), Q (rows x q_cols,
+ * ldq), G (p_cols x q_cols, ldg). dB' = dZ3^T Z2 and dA' = dZ2^T Z1 (SPEC §2.6). */
+jnora_status_t jnora_weight_grad(jnora_handle_t handle, int rows, int p_cols, int q_cols,
+                                 const float* p, int ldp, const float* q, int ldq, float* g,
+                                 int ldg);
+
+/* Inner transform, forward, row by row: Z2 = Z1 A'^T (rows x r_in), Z3 = s * Z2 B'^T
+ * (rows x r). Z1 (rows x r, ldz1); A' (r_in x r, dense); B' (r x r_in, dense). */
+jnora_status_t jnora_inner_forward(jnora_handle_t handle, int rows, int r, int r_in, float s,
+                                   const float* z1, int ldz1, const float* inner_a,
+                                   const float* inner_b, float* z2, int ldz2, float* z3,
+                                   int ldz3);
+
+/* Inner transform, backward, row by row: dZ2 = dZ3 B' (rows x r_in), dZ1 = dZ2 A' (rows x r).
+ * dZ3 (rows x r, lddz3) already carries the scale s. */
+jnora_status_t jnora_inner_backward(jnora_handle_t handle, int rows, int r, int r_in,
+                                    const float* dz3, int lddz3, const float* inner_a,
+                                    const float* inner_b, float* dz2, int lddz2, float* dz1,
+                                    int lddz1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* JNORA_H */

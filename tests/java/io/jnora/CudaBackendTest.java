@@ -1,0 +1,120 @@
+package io.jnora;
+
+import static io.jnora.Tolerances.GPU_VS_CPU;
+import static io.jnora.Tolerances.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.jnora.backend.CudaProbe;
+import io.jnora.synth.SyntheticLayer;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The CUDA backend against the CPU backend (SPEC §4: relative Frobenius ≤ 1e-4), outputs poisoned
+ * with NaN first. Without a GPU these are skipped with the reason; with JNORA_REQUIRE_GPU=1 (the GPU
+ * check script sets it) a missing GPU fails them instead.
+ */
+class CudaBackendTest {
+    private static NoraContext cuda;
+    private static NoraContext cpu;
+
+    @BeforeAll
+    static void open() {
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available()) {
+            if ("1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
+                fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
+            }
+            System.out.println("CudaBackendTest skipped: " + probe.reason());
+        }
+        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        cuda = NoraContext.create(Backend.CUDA);
+        cpu = NoraContext.create(Backend.CPU);
+        System.out.println("CudaBackendTest on " + cuda.selection().device());
+    }
+
+    @AfterAll
+    static void close() {
+        if (cuda != null) {
+            cuda.close();
+            cpu.close();
+        }
+    }
+
+    static Stream<Arguments> casesAndAssociations() {
+        return Stream.concat(LayerCase.oddShapes().stream(), Stream.of(LayerCase.of(256, 1024, 1024, 64, 16, 1f)))
+                .flatMap(c -> Stream.of(Association.OUTER_FIRST, Association.EFFECTIVE).map(a -> Arguments.of(c, a)));
+    }
+
+    @ParameterizedTest(name = "{1} {0}")
+    @MethodSource("casesAndAssociations")
+    void forwardMatchesTheCpuBackend(LayerCase c, Association association) {
+        SyntheticLayer layer = c.layer();
+        float[] x = c.inputs(layer);
+        try (NestedLinear g = layer.build(cuda); NestedLinear h = layer.build(cpu);
+                Matrix xg = cuda.matrix(c.rows(), c.in(), x); Matrix xh = cpu.matrix(c.rows(), c.in(), x);
+                Matrix yg = cuda.filled(c.rows(), c.out(), Float.NaN); Matrix yh = cpu.zeros(c.rows(), c.out())) {
+            g.forward(xg, yg, association);
+            h.forward(xh, yh, association);
+            assertClose("Y " + association + " " + c, yg.toArray(), yh.toArray(), GPU_VS_CPU);
+        }
+    }
+
+    static Stream<LayerCase> cases() {
+        return Stream.concat(LayerCase.oddShapes().stream(), Stream.of(LayerCase.of(256, 1024, 1024, 64, 16, 1f)));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void backwardMatchesTheCpuBackend(LayerCase c) {
+        SyntheticLayer layer = c.layer();
+        float[] x = c.inputs(layer);
+        float[] dy = c.upstream(layer);
+        try (NestedLinear g = layer.build(cuda); NestedLinear h = layer.build(cpu);
+                Matrix xg = cuda.matrix(c.rows(), c.in(), x); Matrix xh = cpu.matrix(c.rows(), c.in(), x);
+                Matrix dyg = cuda.matrix(c.rows(), c.out(), dy); Matrix dyh = cpu.matrix(c.rows(), c.out(), dy);
+                Gradients gg = new Gradients(cuda.filled(c.rIn(), c.r(), Float.NaN), cuda.filled(c.r(), c.rIn(), Float.NaN),
+                        cuda.filled(c.rows(), c.in(), Float.NaN));
+                Gradients gh = h.backward(xh, dyh)) {
+            g.backward(xg, dyg, gg);
+            assertClose("dA' " + c, gg.innerA().toArray(), gh.innerA().toArray(), GPU_VS_CPU);
+            assertClose("dB' " + c, gg.innerB().toArray(), gh.innerB().toArray(), GPU_VS_CPU);
+            assertClose("dX " + c, gg.input().toArray(), gh.input().toArray(), GPU_VS_CPU);
+        }
+    }
+
+    @Test
+    void effectiveFactorsAreRefreshedOnTheDevice() {
+        LayerCase c = LayerCase.of(12, 70, 50, 16, 4, 1f);
+        SyntheticLayer layer = c.layer();
+        SyntheticLayer other = LayerCase.of(12, 70, 50, 16, 4, 1f).layer();
+        float[] x = c.inputs(layer);
+        try (NestedLinear g = layer.build(cuda); NestedLinear h = layer.build(cpu);
+                Matrix xg = cuda.matrix(c.rows(), c.in(), x); Matrix xh = cpu.matrix(c.rows(), c.in(), x)) {
+            g.forward(xg, Association.EFFECTIVE).close();
+            g.innerB().copyFrom(other.innerB);
+            h.innerB().copyFrom(other.innerB);
+            try (Matrix yg = g.forward(xg, Association.EFFECTIVE); Matrix yh = h.forward(xh, Association.OUTER_FIRST)) {
+                assertClose("Y after changing B' " + c, yg.toArray(), yh.toArray(), GPU_VS_CPU);
+            }
+        }
+    }
+
+    @Test
+    void closingALayerReturnsItsDeviceMemory() {
+        int before = cuda.openMatrices();
+        SyntheticLayer layer = SyntheticLayer.random(3, 40, 30, 8, 2, 1f);
+        try (NestedLinear g = layer.build(cuda); Matrix x = cuda.zeros(5, 30); Matrix dy = cuda.zeros(5, 40)) {
+            g.forward(x, Association.EFFECTIVE).close();
+            g.backward(x, dy).close();
+        }
+        assertEquals(before, cuda.openMatrices());
+    }
+}

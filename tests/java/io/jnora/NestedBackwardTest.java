@@ -1,0 +1,113 @@
+package io.jnora;
+
+import static io.jnora.Tolerances.FLOAT32_VS_FLOAT64;
+import static io.jnora.Tolerances.assertClose;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.jnora.reference.Float64Reference;
+import io.jnora.synth.SyntheticLayer;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The CPU backend's backward (SPEC §2.6) against the float64 reference and its own forward. */
+class NestedBackwardTest {
+    private static NoraContext ctx;
+
+    @BeforeAll
+    static void open() {
+        ctx = NoraContext.create(Backend.CPU);
+    }
+
+    @AfterAll
+    static void close() {
+        ctx.close();
+    }
+
+    static Iterable<LayerCase> cases() {
+        return LayerCase.oddShapes();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void gradientsMatchFloat64Reference(LayerCase c) {
+        SyntheticLayer layer = c.layer();
+        float[] x = c.inputs(layer);
+        float[] dy = c.upstream(layer);
+        try (NestedLinear linear = layer.build(ctx);
+                Matrix xm = ctx.matrix(c.rows(), c.in(), x);
+                Matrix dym = ctx.matrix(c.rows(), c.out(), dy);
+                Gradients g = new Gradients(ctx.filled(c.rIn(), c.r(), Float.NaN), ctx.filled(c.r(), c.rIn(), Float.NaN),
+                        ctx.filled(c.rows(), c.in(), Float.NaN))) {
+            linear.backward(xm, dym, g);
+            Float64Reference.Gradients want = Float64Reference.backward(layer.toReference(),
+                    Float64Reference.toDouble(x), Float64Reference.toDouble(dy), c.rows());
+            assertClose("dA' " + c, g.innerA().toArray(), want.innerA(), FLOAT32_VS_FLOAT64);
+            assertClose("dB' " + c, g.innerB().toArray(), want.innerB(), FLOAT32_VS_FLOAT64);
+            assertClose("dX " + c, g.input().toArray(), want.input(), FLOAT32_VS_FLOAT64);
+        }
+    }
+
+    /**
+     * The library's gradient is the derivative of the library's own float32 forward: for L = ⟨dY, Y⟩
+     * and a random direction D, (L(θ + hD) − L(θ − hD)) / 2h = ⟨∇L, D⟩. L is linear in each of A', B'
+     * and X alone, so the difference quotient has no truncation error and only float32 rounding of Y
+     * (~1e-7 of ‖Y‖) divided by h remains: 1e-3 relative bounds it with a wide margin.
+     */
+    @Test
+    void gradientsAreDirectionalDerivativesOfTheForward() {
+        LayerCase c = LayerCase.of(24, 48, 40, 12, 5, 1f);
+        SyntheticLayer layer = c.layer();
+        float[] x = c.inputs(layer);
+        float[] dy = c.upstream(layer);
+        Random rng = new Random(c.seed());
+        try (NestedLinear linear = layer.build(ctx);
+                Matrix xm = ctx.matrix(c.rows(), c.in(), x);
+                Matrix dym = ctx.matrix(c.rows(), c.out(), dy);
+                Gradients g = linear.backward(xm, dym)) {
+            checkDirection("A'", linear.innerA(), layer.innerA, g.innerA().toArray(), linear, xm, dy, rng);
+            checkDirection("B'", linear.innerB(), layer.innerB, g.innerB().toArray(), linear, xm, dy, rng);
+            checkDirection("X", xm, x, g.input().toArray(), linear, xm, dy, rng);
+        }
+    }
+
+    private static void checkDirection(String name, Matrix param, float[] value, float[] grad, NestedLinear linear,
+            Matrix x, float[] dy, Random rng) {
+        float[] d = new float[value.length];
+        double predicted = 0;
+        double norm = 0;
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (float) rng.nextGaussian();
+            predicted += (double) grad[i] * d[i];
+            norm += (double) value[i] * value[i];
+        }
+        double h = 1e-2 * Math.sqrt(norm / d.length);
+        double plus = shiftedLoss(param, value, d, h, linear, x, dy);
+        double minus = shiftedLoss(param, value, d, -h, linear, x, dy);
+        param.copyFrom(value);
+        double measured = (plus - minus) / (2 * h);
+        double rel = Math.abs(measured - predicted) / Math.abs(predicted);
+        assertTrue(rel <= 1e-3, "directional derivative along " + name + ": backward " + predicted
+                + ", forward differences " + measured + " (relative " + rel + ")");
+    }
+
+    private static double shiftedLoss(Matrix param, float[] value, float[] d, double h, NestedLinear linear,
+            Matrix x, float[] dy) {
+        float[] shifted = new float[value.length];
+        for (int i = 0; i < value.length; i++) {
+            shifted[i] = (float) (value[i] + h * d[i]);
+        }
+        param.copyFrom(shifted);
+        try (Matrix y = linear.forward(x, Association.OUTER_FIRST)) {
+            float[] yv = y.toArray();
+            double sum = 0;
+            for (int i = 0; i < yv.length; i++) {
+                sum += (double) yv[i] * dy[i];
+            }
+            return sum;
+        }
+    }
+}
