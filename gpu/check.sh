@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole GPU check in one call, run ON the lent GPU machine from the repository root, with
+# .gpu-carry/ made by gpu/pack.sh. Steps: build native/ with CMake there and run the standalone
+# kernel check (every kernel version against its CPU reference); run every JUnit test with
+# JNORA_REQUIRE_GPU=1 (CUDA against the CPU backend; a missing GPU fails instead of skipping);
+# run the demo and the benchmarks on CUDA; print a short table last. Outputs also go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+carry=.gpu-carry
+log=${OUT:-/tmp}/gpu-check
+mkdir -p "$log"
+status=()
+
+step() {  # step NAME COMMAND...: runs, tees its output to $log/NAME.txt, records pass/fail
+    local name=$1; shift
+    echo "=== $name: $*"
+    if "$@" 2>&1 | tee "$log/$name.txt"; then status+=("$name|ok"); else status+=("$name|FAILED"); fi
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$log/device.txt"
+
+# CUDA libraries for the JavaCPP presets (cudart, cuBLAS, cuSOLVER) and the driver.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu \
+         $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, s, "lib") for p in nvidia.__path__ for s in os.listdir(p)))' 2>/dev/null); do
+    [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$d"
+done
+export LD_LIBRARY_PATH
+
+step cmake-build bash -c "cmake -S . -B /tmp/jnora-native -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build /tmp/jnora-native --parallel"
+step kernel-check /tmp/jnora-native/jnora_kernel_check
+
+if command -v java >/dev/null; then JAVA=java; else
+    tar -C /tmp -xzf "$carry/jre.tar.gz" && JAVA=/tmp/jre/bin/java
+fi
+rm -rf /tmp/jnora-tests && mkdir -p /tmp/jnora-tests && tar -C /tmp/jnora-tests -xzf "$carry/test-classes.tar.gz"
+console=$(ls "$carry"/junit-platform-console-standalone-*.jar)
+step java-tests env JNORA_REQUIRE_GPU=1 "$JAVA" -jar "$console" execute \
+    --class-path "$carry/jnora.jar:/tmp/jnora-tests/test-classes" --scan-class-path /tmp/jnora-tests/test-classes \
+    --details=summary --disable-banner
+step info "$JAVA" -jar "$carry/jnora.jar" info --backend cuda
+step demo "$JAVA" -jar "$carry/jnora.jar" demo --backend cuda
+step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iterations 200
+step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
+
+echo
+echo "=== summary ($(head -1 "$log/device.txt"))"
+printf '%-18s %s\n' step result
+for s in "${status[@]}"; do printf '%-18s %s\n' "${s%%|*}" "${s#*|}"; done
+grep -h -E "tests (successful|failed|skipped)" "$log/java-tests.txt" | sed 's/^/  /'
+grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check: /'
+grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
+for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done
