@@ -4,7 +4,8 @@
 //   backward  dZ2 = dZ3 B'   (T x r_in)     dZ1 = dZ2 A'     (T x r)
 //
 // Both steps are tiny per row (2 r r_in FLOP each) and chained, so one kernel does both with
-// the intermediate row kept in shared memory instead of a round trip through global memory.
+// the intermediate row kept in shared memory instead of a round trip through global memory;
+// forward and backward are one kernel with the factors read through different strides.
 // Order: the CPU references, the kernels, the launchers.
 // Check: target/native/jnora_kernel_check (see lowrank_gemm.cu).
 //
@@ -63,61 +64,49 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-// One block per row. Step 1: a warp per output of the small product, lanes over the long sum.
-// Step 2: a thread per output of the wide product, reading the small row from shared memory.
+// Both directions are the same two-stage row transform with the factors read through strides:
+//
+//   small[j] = sum_l in[l] * M1(l, j)          (j < r_in, l < r)
+//   out[i]   = alpha * sum_j small[j] * M2(j, i)   (i < r)
+//
+//   forward:   in = Z1,  M1(l, j) = A'[j, l],  out = Z3, M2(j, i) = B'[i, j],  alpha = s
+//   backward:  in = dZ3, M1(l, j) = B'[l, j],  out = dZ1, M2(j, i) = A'[j, i], alpha = 1
+//
+// One block per row. Stage 1: a warp per small output, lanes over the long sum, a warp
+// reduction. Stage 2: a thread per wide output, reading the small row from shared memory.
+struct Strided {
+    const float* __restrict__ data;
+    int s0, s1;  // element (a, b) is data[a * s0 + b * s1]
+    __device__ __forceinline__ float operator()(int a, int b) const {
+        return data[(long long)a * s0 + (long long)b * s1];
+    }
+};
+
 __global__ void __launch_bounds__(kInnerThreads)
-inner_forward_kernel(int r, int r_in, float s, const float* __restrict__ z1, int ldz1,
-                     const float* __restrict__ inner_a, const float* __restrict__ inner_b,
-                     float* __restrict__ z2, int ldz2, float* __restrict__ z3, int ldz3) {
+row_transform_kernel(int r, int r_in, float alpha, const float* __restrict__ in, int ld_in,
+                     Strided m1, Strided m2, float* __restrict__ small, int ld_small,
+                     float* __restrict__ out, int ld_out) {
     extern __shared__ float shared[];
-    float* z1_row = shared;
-    float* z2_row = shared + r;
+    float* in_row = shared;
+    float* small_row = shared + r;
     const long long t = blockIdx.x;
-    for (int l = threadIdx.x; l < r; l += blockDim.x) z1_row[l] = z1[t * ldz1 + l];
+    for (int l = threadIdx.x; l < r; l += blockDim.x) in_row[l] = in[t * ld_in + l];
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     for (int j = warp; j < r_in; j += warps) {
         float acc = 0.0f;
-        for (int l = lane; l < r; l += 32) acc += z1_row[l] * inner_a[(long long)j * r + l];
+        for (int l = lane; l < r; l += 32) acc += in_row[l] * m1(l, j);
         acc = warp_sum(acc);
         if (lane == 0) {
-            z2_row[j] = acc;
-            z2[t * ldz2 + j] = acc;
+            small_row[j] = acc;
+            small[t * ld_small + j] = acc;
         }
     }
     __syncthreads();
     for (int i = threadIdx.x; i < r; i += blockDim.x) {
         float acc = 0.0f;
-        for (int j = 0; j < r_in; ++j) acc += z2_row[j] * inner_b[(long long)i * r_in + j];
-        z3[t * ldz3 + i] = s * acc;
-    }
-}
-
-__global__ void __launch_bounds__(kInnerThreads)
-inner_backward_kernel(int r, int r_in, const float* __restrict__ dz3, int lddz3,
-                      const float* __restrict__ inner_a, const float* __restrict__ inner_b,
-                      float* __restrict__ dz2, int lddz2, float* __restrict__ dz1, int lddz1) {
-    extern __shared__ float shared[];
-    float* dz3_row = shared;
-    float* dz2_row = shared + r;
-    const long long t = blockIdx.x;
-    for (int i = threadIdx.x; i < r; i += blockDim.x) dz3_row[i] = dz3[t * lddz3 + i];
-    __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    for (int j = warp; j < r_in; j += warps) {
-        float acc = 0.0f;
-        for (int i = lane; i < r; i += 32) acc += dz3_row[i] * inner_b[(long long)i * r_in + j];
-        acc = warp_sum(acc);
-        if (lane == 0) {
-            dz2_row[j] = acc;
-            dz2[t * lddz2 + j] = acc;
-        }
-    }
-    __syncthreads();
-    for (int l = threadIdx.x; l < r; l += blockDim.x) {
-        float acc = 0.0f;
-        for (int j = 0; j < r_in; ++j) acc += dz2_row[j] * inner_a[(long long)j * r + l];
-        dz1[t * lddz1 + l] = acc;
+        for (int j = 0; j < r_in; ++j) acc += small_row[j] * m2(j, i);
+        out[t * ld_out + i] = alpha * acc;
     }
 }
 
@@ -134,6 +123,16 @@ jnora_status_t check_inner_args(const char* op, jnora_handle_t handle, int rows,
     return JNORA_STATUS_SUCCESS;
 }
 
+jnora_status_t launch_row_transform(jnora_handle_t handle, int rows, int r, int r_in, float alpha,
+                                    const float* in, int ld_in, Strided m1, Strided m2,
+                                    float* small, int ld_small, float* out, int ld_out) {
+    size_t shared = sizeof(float) * (r + r_in);
+    row_transform_kernel<<<rows, kInnerThreads, shared, handle->stream>>>(
+        r, r_in, alpha, in, ld_in, m1, m2, small, ld_small, out, ld_out);
+    JNORA_LAUNCH_CHECK(row_transform_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
+
 }  // namespace
 }  // namespace jnora
 
@@ -146,11 +145,9 @@ jnora_status_t jnora_inner_forward(jnora_handle_t handle, int rows, int r, int r
     jnora_status_t st = jnora::check_inner_args("jnora_inner_forward", handle, rows, r, r_in, ldz1,
                                                 ldz2, ldz3);
     if (st != JNORA_STATUS_SUCCESS || rows == 0) return st;
-    size_t shared = sizeof(float) * (r + r_in);
-    jnora::inner_forward_kernel<<<rows, jnora::kInnerThreads, shared, handle->stream>>>(
-        r, r_in, s, z1, ldz1, inner_a, inner_b, z2, ldz2, z3, ldz3);
-    JNORA_LAUNCH_CHECK(inner_forward_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::launch_row_transform(handle, rows, r, r_in, s, z1, ldz1,
+                                       jnora::Strided{inner_a, 1, r}, jnora::Strided{inner_b, 1, r_in},
+                                       z2, ldz2, z3, ldz3);
 }
 
 jnora_status_t jnora_inner_backward(jnora_handle_t handle, int rows, int r, int r_in,
@@ -160,11 +157,9 @@ jnora_status_t jnora_inner_backward(jnora_handle_t handle, int rows, int r, int 
     jnora_status_t st = jnora::check_inner_args("jnora_inner_backward", handle, rows, r, r_in,
                                                 lddz3, lddz2, lddz1);
     if (st != JNORA_STATUS_SUCCESS || rows == 0) return st;
-    size_t shared = sizeof(float) * (r + r_in);
-    jnora::inner_backward_kernel<<<rows, jnora::kInnerThreads, shared, handle->stream>>>(
-        r, r_in, dz3, lddz3, inner_a, inner_b, dz2, lddz2, dz1, lddz1);
-    JNORA_LAUNCH_CHECK(inner_backward_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::launch_row_transform(handle, rows, r, r_in, 1.0f, dz3, lddz3,
+                                       jnora::Strided{inner_b, r_in, 1}, jnora::Strided{inner_a, r, 1},
+                                       dz2, lddz2, dz1, lddz1);
 }
 
 }  // extern "C"

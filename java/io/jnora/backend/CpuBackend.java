@@ -6,10 +6,8 @@ import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import io.jnora.Backend;
-import io.jnora.BackendUnavailableException;
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -17,34 +15,10 @@ import org.bytedeco.openblas.global.openblas;
  * across JNI). Matrices live in native memory so that BLAS reads them in place.
  */
 public final class CpuBackend implements ComputeBackend {
-    private static final Object LOAD_LOCK = new Object();
-    private static volatile String loadFailure;
-    private static volatile boolean loaded;
+    private static final OnceLoader OPENBLAS = new OnceLoader("CPU backend: OpenBLAS", openblas.class);
 
     public CpuBackend() {
-        ensureOpenBlas();
-    }
-
-    /** Loads OpenBLAS once; a failure becomes one typed error, here and at every later attempt. */
-    static void ensureOpenBlas() {
-        if (loaded) {
-            return;
-        }
-        synchronized (LOAD_LOCK) {
-            if (loaded) {
-                return;
-            }
-            if (loadFailure == null) {
-                try {
-                    Loader.load(openblas.class);
-                    loaded = true;
-                    return;
-                } catch (Throwable t) {
-                    loadFailure = t.toString();
-                }
-            }
-            throw new BackendUnavailableException("CPU backend: OpenBLAS failed to load: " + loadFailure);
-        }
+        OPENBLAS.ensureLoaded();
     }
 
     @Override

@@ -4,40 +4,16 @@ import io.jnora.BackendUnavailableException;
 import io.jnora.NativeFailureException;
 import io.jnora.binding.JnoraNative;
 import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.Loader;
 
-/**
- * Guarded, lazy loading of {@code libjnora} and translation of its status codes. A library that
- * fails to load is reported once with its cause, and the same typed error is thrown at every
- * later use (JavaCPP would otherwise answer NoClassDefFoundError from then on).
- */
+/** Guarded, lazy loading of {@code libjnora} (see {@link OnceLoader}) and translation of its status codes. */
 public final class NativeLibrary {
-    private static final Object LOCK = new Object();
-    private static volatile boolean loaded;
-    private static volatile String failure;
+    private static final OnceLoader LIBJNORA = new OnceLoader("libjnora", JnoraNative.class);
 
     private NativeLibrary() {}
 
     /** Loads libjnora or throws {@link BackendUnavailableException} naming the cause. */
     public static void ensureLoaded() {
-        if (loaded) {
-            return;
-        }
-        synchronized (LOCK) {
-            if (loaded) {
-                return;
-            }
-            if (failure == null) {
-                try {
-                    Loader.load(JnoraNative.class);
-                    loaded = true;
-                    return;
-                } catch (Throwable t) {
-                    failure = t.toString();
-                }
-            }
-            throw new BackendUnavailableException("libjnora failed to load: " + failure);
-        }
+        LIBJNORA.ensureLoaded();
     }
 
     /** The library's version as "major.minor.patch". */
