@@ -18,6 +18,11 @@ public final class CpuBackend implements ComputeBackend {
     private static final OnceLoader OPENBLAS = new OnceLoader("CPU backend: OpenBLAS", openblas.class);
 
     public CpuBackend() {
+        ensureOpenBlas();
+    }
+
+    /** Loads OpenBLAS (once) or throws BackendUnavailableException; for host linear algebra too. */
+    public static void ensureOpenBlas() {
         OPENBLAS.ensureLoaded();
     }
 

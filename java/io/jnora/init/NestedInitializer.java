@@ -1,0 +1,141 @@
+package io.jnora.init;
+
+import io.jnora.InvalidRankException;
+import io.jnora.NonFiniteInputException;
+import io.jnora.ShapeMismatchException;
+import java.util.SplittableRandom;
+
+/**
+ * Turns a frozen weight W (m×n) and an input scaling S into a nested adapter (SPEC §2.2–§2.4):
+ * the truncated SVD W S ≈ U_r Σ_r V_rᵀ gives the outer pair (B A = W_r, optimal in ‖(W − W_r) S‖_F),
+ * the inner pair starts as {@link InnerInit} says, and s follows the configured rule. On the host
+ * (OpenBLAS/LAPACK).
+ */
+public final class NestedInitializer {
+    private NestedInitializer() {}
+
+    public static NestedAdapterWeights initialize(float[] weight, int m, int n, InputScaling scaling, NoraConfig cfg) {
+        final String op = "NestedInitializer.initialize";
+        if (m < 1 || n < 1 || weight.length != (long) m * n) {
+            throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
+        }
+        if (scaling.channels() != n) {
+            throw new ShapeMismatchException(op + ": the scaling has " + scaling.channels()
+                    + " channels but the weight " + m + "×" + n + " takes " + n + " inputs");
+        }
+        int r = cfg.outerRank();
+        int rIn = cfg.innerRank();
+        if (r > Math.min(m, n)) {
+            throw new InvalidRankException(op + ": outer rank r = " + r + " exceeds min(m, n) = " + Math.min(m, n)
+                    + " for the weight " + m + "×" + n);
+        }
+        for (int i = 0; i < weight.length; i++) {
+            if (!Float.isFinite(weight[i])) {
+                throw new NonFiniteInputException(op + ": weight element [" + i / n + ", " + i % n + "] is " + weight[i]);
+            }
+        }
+        double s = cfg.scale();
+        if (cfg.init() == InnerInit.SIGMA && !(s > 0)) {
+            throw new IllegalArgumentException(op + ": the SIGMA init divides by √s and needs s > 0, got s = " + s);
+        }
+        SplittableRandom rng = new SplittableRandom(cfg.seed());
+
+        if (cfg.init() == InnerInit.RANDOM_OUTER) {
+            float[] a = randomOrthonormalRows(r, n, rng);
+            float[] bt = randomOrthonormalRows(r, m, rng);
+            float[] b = transpose(bt, r, m);
+            return new NestedAdapterWeights(m, n, cfg, null, null, a, b, kaimingUniform(rIn, r, rng), new float[r * rIn],
+                    null, null, weight);
+        }
+
+        SvdMethod method = cfg.svd().resolve(m, n, r);
+        float[] scaled = scaling.applyRight(weight, m);
+        TruncatedSvd svd = method == SvdMethod.RANDOMIZED
+                ? TruncatedSvd.randomized(scaled, m, n, r, cfg.oversampling(), cfg.powerIterations(), rng.nextLong())
+                : TruncatedSvd.exact(scaled, m, n, r, cfg.svdFloat64());
+        float[] sigma = svd.sigmaView();
+        // SIGMA keeps Σ out of both outer factors, (U_r, V_rᵀ S⁻¹): the inner pair carries it.
+        boolean sigmaInInner = cfg.init() == InnerInit.SIGMA;
+        float[] bScale = new float[r];
+        float[] aScale = new float[r];
+        for (int k = 0; k < r; k++) {
+            bScale[k] = sigmaInInner ? 1f : (float) cfg.split().bFactor(sigma[k]);
+            aScale[k] = sigmaInInner ? 1f : (float) cfg.split().aFactor(sigma[k]);
+        }
+        float[] b = scaleColumns(svd.uView(), m, r, bScale);
+        float[] a = scaling.solveRight(scaleRows(svd.vtView(), r, n, aScale), r);
+
+        if (cfg.init() == InnerInit.ZERO) {
+            return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, kaimingUniform(rIn, r, rng),
+                    new float[r * rIn], null, null, weight);
+        }
+        // SIGMA: B' (r×r_in) and A' (r_in×r) hold √σ_k / √s on their diagonals, so that
+        // s·B B' A' A = U_{r_in} Σ_{r_in} V_{r_in}ᵀ S⁻¹ and W_res = W − that (SPEC §2.3).
+        float[] innerB = new float[r * rIn];
+        float[] innerA = new float[rIn * r];
+        for (int k = 0; k < rIn; k++) {
+            float v = (float) Math.sqrt(sigma[k] / s);
+            innerB[k * rIn + k] = v;
+            innerA[k * r + k] = v;
+        }
+        float[] effB = HostLinearAlgebra.multiply(false, false, m, rIn, r, b, innerB);
+        float[] effA = HostLinearAlgebra.multiply(false, false, rIn, n, r, innerA, a);
+        float[] delta = HostLinearAlgebra.multiply(false, false, m, n, rIn, effB, effA);
+        float[] residual = new float[m * n];
+        for (int i = 0; i < residual.length; i++) {
+            residual[i] = (float) (weight[i] - s * delta[i]);
+        }
+        return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, innerA, innerB, innerA.clone(),
+                innerB.clone(), residual);
+    }
+
+    /** Kaiming-uniform with a = √5, PyTorch's nn.Linear default and PEFT's lora_A init: U(−1/√fan_in, 1/√fan_in). */
+    static float[] kaimingUniform(int rows, int fanIn, SplittableRandom rng) {
+        double bound = 1 / Math.sqrt(fanIn);
+        float[] out = new float[rows * fanIn];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) ((2 * rng.nextDouble() - 1) * bound);
+        }
+        return out;
+    }
+
+    /** rows×cols with orthonormal rows (rows ≤ cols): the QR of a Gaussian matrix, transposed. */
+    static float[] randomOrthonormalRows(int rows, int cols, SplittableRandom rng) {
+        float[] g = new float[cols * rows];
+        for (int i = 0; i < g.length; i++) {
+            g[i] = (float) TruncatedSvd.gaussian(rng);
+        }
+        HostLinearAlgebra.orthonormalizeColumns(g, cols, rows);
+        return transpose(g, cols, rows);
+    }
+
+    static float[] transpose(float[] a, int rows, int cols) {
+        float[] t = new float[a.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                t[j * rows + i] = a[i * cols + j];
+            }
+        }
+        return t;
+    }
+
+    private static float[] scaleColumns(float[] a, int rows, int cols, float[] scale) {
+        float[] out = new float[a.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                out[i * cols + j] = a[i * cols + j] * scale[j];
+            }
+        }
+        return out;
+    }
+
+    private static float[] scaleRows(float[] a, int rows, int cols, float[] scale) {
+        float[] out = new float[a.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                out[i * cols + j] = a[i * cols + j] * scale[i];
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,135 @@
+package io.jnora.init;
+
+import io.jnora.InvalidRankException;
+import io.jnora.NonFiniteInputException;
+
+/**
+ * An immutable, validated configuration of a nested adapter's initialisation:
+ *
+ * <pre>{@code
+ * NoraConfig cfg = NoraConfig.builder().outerRank(256).innerRank(16)
+ *         .scaleMode(ScaleMode.meanAbs()).rule(ScalingRule.RORA).build();
+ * }</pre>
+ *
+ * Defaults follow the SPEC: MEAN_ABS(0.5) scaling, AUTO SVD (p = 10, q = 2), ZERO inner init,
+ * B = U_rΣ_r, α = r_in with the LoRA rule (s = 1). {@code r ≤ min(m, n)} is checked at init, when
+ * the weight's shape is known.
+ */
+public final class NoraConfig {
+    private final int outerRank;
+    private final int innerRank;
+    private final ScaleMode scaleMode;
+    private final SvdMethod svd;
+    private final int oversampling;
+    private final int powerIterations;
+    private final boolean svdFloat64;
+    private final InnerInit init;
+    private final OuterSplit split;
+    private final double alpha;
+    private final ScalingRule rule;
+    private final double scale;
+    private final long seed;
+
+    private NoraConfig(Builder b, double alpha, double scale) {
+        this.outerRank = b.outerRank;
+        this.innerRank = b.innerRank;
+        this.scaleMode = b.scaleMode;
+        this.svd = b.svd;
+        this.oversampling = b.oversampling;
+        this.powerIterations = b.powerIterations;
+        this.svdFloat64 = b.svdFloat64;
+        this.init = b.init;
+        this.split = b.split;
+        this.alpha = alpha;
+        this.rule = b.rule;
+        this.scale = scale;
+        this.seed = b.seed;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public int outerRank() { return outerRank; }
+    public int innerRank() { return innerRank; }
+    public ScaleMode scaleMode() { return scaleMode; }
+    public SvdMethod svd() { return svd; }
+    public int oversampling() { return oversampling; }
+    public int powerIterations() { return powerIterations; }
+    public boolean svdFloat64() { return svdFloat64; }
+    public InnerInit init() { return init; }
+    public OuterSplit split() { return split; }
+    public double alpha() { return alpha; }
+    public ScalingRule rule() { return rule; }
+    /** The scale s: the rule applied to α and r_in, or the constant given. */
+    public double scale() { return scale; }
+    public long seed() { return seed; }
+
+    @Override
+    public String toString() {
+        return "NoraConfig[r=" + outerRank + ", r_in=" + innerRank + ", scale mode " + scaleMode + ", svd " + svd
+                + ", init " + init.metadataName() + ", split " + split.metadataName() + ", α=" + alpha + ", rule "
+                + rule.metadataName() + ", s=" + scale + "]";
+    }
+
+    public static final class Builder {
+        private int outerRank = -1;
+        private int innerRank = -1;
+        private ScaleMode scaleMode = ScaleMode.meanAbs();
+        private SvdMethod svd = SvdMethod.AUTO;
+        private int oversampling = 10;
+        private int powerIterations = 2;
+        private boolean svdFloat64;
+        private InnerInit init = InnerInit.ZERO;
+        private OuterSplit split = OuterSplit.SIGMA_IN_B;
+        private Double alpha;
+        private ScalingRule rule = ScalingRule.LORA;
+        private Double constantScale;
+        private long seed = 0x5eed;
+
+        private Builder() {}
+
+        public Builder outerRank(int r) { this.outerRank = r; return this; }
+        public Builder innerRank(int rIn) { this.innerRank = rIn; return this; }
+        public Builder scaleMode(ScaleMode mode) { this.scaleMode = java.util.Objects.requireNonNull(mode); return this; }
+        public Builder svd(SvdMethod method) { this.svd = java.util.Objects.requireNonNull(method); return this; }
+        /** Randomized SVD oversampling p (default 10). */
+        public Builder oversampling(int p) { this.oversampling = p; return this; }
+        /** Randomized SVD power iterations q (default 2). */
+        public Builder powerIterations(int q) { this.powerIterations = q; return this; }
+        /** Exact SVD in float64 (slower; for ill-conditioned weights). */
+        public Builder svdFloat64(boolean on) { this.svdFloat64 = on; return this; }
+        public Builder init(InnerInit mode) { this.init = java.util.Objects.requireNonNull(mode); return this; }
+        public Builder split(OuterSplit s) { this.split = java.util.Objects.requireNonNull(s); return this; }
+        /** α (default r_in). */
+        public Builder alpha(double a) { this.alpha = a; return this; }
+        public Builder rule(ScalingRule r) { this.rule = java.util.Objects.requireNonNull(r); return this; }
+        /** A given scale s instead of a rule. */
+        public Builder constantScale(double s) { this.constantScale = s; return this; }
+        /** Seed of the randomized SVD's sketch and of the Kaiming init (default fixed: results reproduce). */
+        public Builder seed(long s) { this.seed = s; return this; }
+
+        public NoraConfig build() {
+            if (outerRank < 1) {
+                throw new InvalidRankException("NoraConfig: outer rank r must be ≥ 1, got " + outerRank);
+            }
+            if (innerRank < 1 || innerRank > outerRank) {
+                throw new InvalidRankException("NoraConfig: inner rank r_in = " + innerRank + " must be in [1, r = "
+                        + outerRank + "]");
+            }
+            if (oversampling < 0 || powerIterations < 0) {
+                throw new IllegalArgumentException("NoraConfig: oversampling (" + oversampling + ") and power iterations ("
+                        + powerIterations + ") must be ≥ 0");
+            }
+            double a = alpha == null ? innerRank : alpha;
+            if (!Double.isFinite(a)) {
+                throw new NonFiniteInputException("NoraConfig: α must be finite, got " + a);
+            }
+            double s = constantScale != null ? constantScale : rule.scale(a, innerRank);
+            if (!Double.isFinite(s) || s == 0) {
+                throw new NonFiniteInputException("NoraConfig: the scale s must be finite and non-zero, got " + s);
+            }
+            return new NoraConfig(this, a, s);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+package io.jnora.init;
+
+import static io.jnora.init.InitTestData.multiply;
+import static io.jnora.init.InitTestData.relativeError;
+import static io.jnora.init.InitTestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.jnora.Association;
+import io.jnora.Backend;
+import io.jnora.InvalidRankException;
+import io.jnora.Matrix;
+import io.jnora.NestedLinear;
+import io.jnora.NonFiniteInputException;
+import io.jnora.NoraContext;
+import io.jnora.ShapeMismatchException;
+import io.jnora.reference.Float64Reference;
+import java.util.SplittableRandom;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Activation-aware SVD initialisation (SPEC §2.2–§2.4) against independent float64 references. */
+class NestedInitializerTest {
+    private static final long SEED = ThreadLocalRandom.current().nextLong();
+
+    static Stream<ScaleMode> modes() {
+        return Stream.of(ScaleMode.none(), ScaleMode.meanAbs(), ScaleMode.meanAbs(1.0), ScaleMode.rms(), ScaleMode.whiten());
+    }
+
+    private static NoraConfig.Builder config(int r, int rIn) {
+        return NoraConfig.builder().outerRank(r).innerRank(rIn).seed(SEED);
+    }
+
+    /**
+     * B A is the rank-r optimum in ‖(W − W_r) S‖_F: (B A) S equals U_r Σ_r V_rᵀ of W S from a float64
+     * Jacobi SVD, with S built independently from the SPEC's formulas. Tolerances: σ within 1e-5 of σ_1
+     * (float32 SVD rounding is ~1e-7 σ_1); the rank-r product within 1e-3 relative (singular subspaces
+     * of float32 SVDs move by rounding / spectral gap, and gaps here are ≥ ~1%).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("modes")
+    void outerProductIsTheOptimalRankRApproximationInTheScaledNorm(ScaleMode mode) {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        int m = 48;
+        int n = 40;
+        int r = 10;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.85);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        float[] x = acts.sample(rng, 400);
+        InitTestData.Stats stats = InitTestData.Stats.of(x, 400, n);
+
+        NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(mode),
+                config(r, 4).scaleMode(mode).svd(SvdMethod.EXACT).build());
+
+        double[] s = InitTestData.referenceScaling(mode, stats, n);
+        JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
+        float[] sigma = init.singularValues();
+        for (int k = 0; k < r; k++) {
+            assertTrue(Math.abs(sigma[k] - ref.sigma[k]) <= 1e-5 * ref.sigma[0],
+                    mode + ": σ_" + k + " = " + sigma[k] + " vs float64 " + ref.sigma[k] + " (seed " + SEED + ")");
+        }
+        double[] scaledProduct = multiply(toDouble(init.outerProduct()), m, n, s, n);
+        double err = relativeError(scaledProduct, ref.truncated(r));
+        assertTrue(err <= 1e-3, mode + ": (BA)S vs U_rΣ_rV_rᵀ relative error " + err + " (seed " + SEED + ")");
+    }
+
+    /** On decaying spectra, the randomized truncation error is within 1% of the exact one (SPEC §2.2). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("modes")
+    void randomizedSvdIsWithinOnePercentOfExactOnDecayingSpectra(ScaleMode mode) {
+        SplittableRandom rng = new SplittableRandom(SEED + 1);
+        int m = 260;
+        int n = 200;
+        int r = 24;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.93);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 600), 600, n);
+        InputScaling scaling = stats.scaling(mode);
+        double[] s = InitTestData.referenceScaling(mode, stats, n);
+
+        double exact = scaledTruncationError(w, NestedInitializer.initialize(w, m, n, scaling,
+                config(r, 4).scaleMode(mode).svd(SvdMethod.EXACT).build()), s, m, n);
+        double randomized = scaledTruncationError(w, NestedInitializer.initialize(w, m, n, scaling,
+                config(r, 4).scaleMode(mode).svd(SvdMethod.RANDOMIZED).build()), s, m, n);
+        assertTrue(randomized <= 1.01 * exact, mode + ": randomized ‖(W−W_r)S‖ = " + randomized + " vs exact " + exact
+                + " (seed " + SEED + ")");
+    }
+
+    private static double scaledTruncationError(float[] w, NestedAdapterWeights init, double[] s, int m, int n) {
+        double[] diff = toDouble(w);
+        float[] ba = init.outerProduct();
+        for (int i = 0; i < diff.length; i++) {
+            diff[i] -= ba[i];
+        }
+        double[] scaled = multiply(diff, m, n, s, n);
+        double sum = 0;
+        for (double v : scaled) {
+            sum += v * v;
+        }
+        return Math.sqrt(sum);
+    }
+
+    @Test
+    void autoChoosesRandomizedExactlyWhenTheRankIsAtMostAQuarter() {
+        assertEquals(SvdMethod.RANDOMIZED, SvdMethod.AUTO.resolve(100, 80, 20));
+        assertEquals(SvdMethod.EXACT, SvdMethod.AUTO.resolve(100, 80, 21));
+        assertEquals(SvdMethod.EXACT, SvdMethod.EXACT.resolve(4096, 4096, 16));
+    }
+
+    @Test
+    void zeroInitLeavesTheLayerOutputExactlyTheBase() {
+        SplittableRandom rng = new SplittableRandom(SEED + 2);
+        int m = 37;
+        int n = 29;
+        float[] w = InitTestData.gaussianWeight(rng, m, n);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 200), 200, n);
+        NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(ScaleMode.rms()),
+                config(12, 5).scaleMode(ScaleMode.rms()).build());
+        assertTrue(init.baseWeight() == w, "ZERO runs on the original W");
+        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
+                Matrix x = ctx.matrix(17, n, acts.sample(rng, 17)); Matrix base = ctx.zeros(17, m)) {
+            layer.forwardBase(x, base);
+            for (Association a : new Association[] {Association.OUTER_FIRST, Association.EFFECTIVE}) {
+                try (Matrix y = layer.forward(x, a)) {
+                    assertArrayEquals(base.toArray(), y.toArray(), a + ": B' = 0 must add exactly nothing");
+                }
+            }
+        }
+    }
+
+    /** SIGMA: W_res + s·BB'A'A reproduces W to float rounding, and the adapter holds the rank-r_in truncation. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("modes")
+    void sigmaInitKeepsTheOutputAndPutsTheTopRInTripletsInTheAdapter(ScaleMode mode) {
+        SplittableRandom rng = new SplittableRandom(SEED + 3);
+        int m = 45;
+        int n = 33;
+        int r = 12;
+        int rIn = 5;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.8);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 300), 300, n);
+        NoraConfig cfg = config(r, rIn).scaleMode(mode).svd(SvdMethod.EXACT).init(InnerInit.SIGMA)
+                .rule(ScalingRule.RORA).alpha(7).build();
+        NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(mode), cfg);
+        assertTrue(init.usesResidualBase());
+
+        float[] x = acts.sample(rng, 17);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
+                Matrix xm = ctx.matrix(17, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
+            double[] want = Float64Reference.multiplyTransposed(toDouble(x), 17, n, toDouble(w), m);
+            double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
+            assertTrue(err <= 1e-5, mode + ": output at SIGMA init vs X Wᵀ: " + err + " (seed " + SEED + ")");
+        }
+        double[] delta = toDouble(w);
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] -= init.baseWeight()[i];
+        }
+        double[] s = InitTestData.referenceScaling(mode, stats, n);
+        JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
+        double err = relativeError(multiply(delta, m, n, s, n), ref.truncated(rIn));
+        assertTrue(err <= 1e-3, mode + ": s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ: " + err + " (seed " + SEED + ")");
+    }
+
+    @Test
+    void scaleFollowsTheRule() {
+        assertEquals(1.0, config(64, 16).build().scale(), 0, "default α = r_in with LoRA gives s = 1");
+        assertEquals(32.0 / 16, config(64, 16).alpha(32).build().scale(), 1e-15);
+        assertEquals(32.0 / 4, config(64, 16).alpha(32).rule(ScalingRule.RORA).build().scale(), 1e-15);
+        assertEquals(4.0, config(64, 16).rule(ScalingRule.RORA).build().scale(), 1e-15, "α = r_in: s = √r_in");
+        assertEquals(0.3, config(64, 16).constantScale(0.3).build().scale(), 0);
+    }
+
+    @Test
+    void everySplitSpansTheSameProduct() {
+        SplittableRandom rng = new SplittableRandom(SEED + 4);
+        float[] w = InitTestData.decayingWeight(rng, 30, 26, 0.8);
+        InputScaling id = InputScaling.identity(26);
+        float[] reference = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).build()).outerProduct();
+        for (OuterSplit split : OuterSplit.values()) {
+            float[] p = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).split(split).build())
+                    .outerProduct();
+            double err = relativeError(toDouble(p), toDouble(reference));
+            assertTrue(err <= 1e-5, split + ": " + err);
+        }
+    }
+
+    @Test
+    void randomOuterFactorsAreOrthonormalAndTheInnerStartsAtZero() {
+        SplittableRandom rng = new SplittableRandom(SEED + 5);
+        int m = 40;
+        int n = 31;
+        int r = 9;
+        NestedAdapterWeights init = NestedInitializer.initialize(InitTestData.gaussianWeight(rng, m, n), m, n,
+                InputScaling.identity(n), config(r, 3).init(InnerInit.RANDOM_OUTER).build());
+        double[] a = toDouble(init.outerA());
+        double[] aat = multiply(a, r, n, JacobiSvd.transpose(a, r, n), r);
+        double[] bt = JacobiSvd.transpose(toDouble(init.outerB()), m, r);
+        double[] btb = multiply(bt, r, m, toDouble(init.outerB()), r);
+        for (int i = 0; i < r; i++) {
+            for (int j = 0; j < r; j++) {
+                assertEquals(i == j ? 1 : 0, aat[i * r + j], 1e-5, "A Aᵀ");
+                assertEquals(i == j ? 1 : 0, btb[i * r + j], 1e-5, "Bᵀ B");
+            }
+        }
+        for (float v : init.innerB()) {
+            assertEquals(0f, v);
+        }
+    }
+
+    /**
+     * The point of AwSVD (SPEC §2.2, NoRA supp. Fig. 2): on activations with outlier channels the
+     * held-out output error ‖X_test (W − BA)ᵀ‖ / ‖X_test Wᵀ‖ is lower with MEAN_ABS and RMS than with
+     * plain SVD, and lower still with WHITEN.
+     */
+    @Test
+    void activationAwareModesLowerTheHeldOutOutputError() {
+        SplittableRandom rng = new SplittableRandom(SEED + 6);
+        int m = 64;
+        int n = 96;
+        int r = 12;
+        float[] w = InitTestData.gaussianWeight(rng, m, n);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        float[] calib = acts.sample(rng, 3000);
+        float[] test = acts.sample(rng, 1000);
+        InitTestData.Stats stats = InitTestData.Stats.of(calib, 3000, n);
+        double[] err = new double[4];
+        ScaleMode[] modes = {ScaleMode.none(), ScaleMode.meanAbs(), ScaleMode.rms(), ScaleMode.whiten()};
+        StringBuilder table = new StringBuilder();
+        for (int i = 0; i < modes.length; i++) {
+            NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(modes[i]),
+                    config(r, 4).scaleMode(modes[i]).svd(SvdMethod.EXACT).build());
+            err[i] = InitTestData.outputError(test, 1000, w, init.outerProduct(), m, n);
+            table.append(String.format("%s %.4f; ", modes[i], err[i]));
+        }
+        String context = table + "(seed " + SEED + ")";
+        assertTrue(err[1] < err[0], "MEAN_ABS must beat NONE: " + context);
+        assertTrue(err[2] < err[0], "RMS must beat NONE: " + context);
+        assertTrue(err[3] < Math.min(err[1], err[2]), "WHITEN must beat the diagonal modes: " + context);
+    }
+
+    @Test
+    void badRanksShapesAndValuesAreTypedErrors() {
+        float[] w = new float[20 * 10];
+        InputScaling id = InputScaling.identity(10);
+        InvalidRankException e = assertThrows(InvalidRankException.class,
+                () -> NestedInitializer.initialize(w, 20, 10, id, config(11, 2).build()));
+        assertTrue(e.getMessage().contains("min(m, n) = 10") && e.getMessage().contains("20×10"), e.getMessage());
+        assertThrows(InvalidRankException.class, () -> config(8, 9).build());
+        assertThrows(InvalidRankException.class, () -> config(0, 0).build());
+        assertThrows(NonFiniteInputException.class, () -> config(8, 2).alpha(Double.NaN).build());
+        assertThrows(ShapeMismatchException.class,
+                () -> NestedInitializer.initialize(w, 20, 10, InputScaling.identity(11), config(4, 2).build()));
+        float[] bad = w.clone();
+        bad[13] = Float.NaN;
+        NonFiniteInputException nan = assertThrows(NonFiniteInputException.class,
+                () -> NestedInitializer.initialize(bad, 20, 10, id, config(4, 2).build()));
+        assertTrue(nan.getMessage().contains("[1, 3]"), nan.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> NestedInitializer.initialize(w, 20, 10, id,
+                config(4, 2).init(InnerInit.SIGMA).constantScale(-1).build()));
+        assertThrows(IllegalArgumentException.class, () -> ScaleMode.whiten(-1));
+        assertThrows(IllegalArgumentException.class, () -> InputScaling.diagonal(new double[] {0, 0}));
+    }
+}
