@@ -28,6 +28,18 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     LayerShapeOptions shape;
 
+    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init",
+            description = "layer: forward/backward against the base GEMM; init: AwSVD init time (default: ${DEFAULT-VALUE}).")
+    String suite;
+
+    @Option(names = "--init-sizes", defaultValue = "1024,4096", split = ",",
+            description = "Square weight sizes for --suite init (default: ${DEFAULT-VALUE}).")
+    int[] initSizes;
+
+    @Option(names = "--init-ranks", defaultValue = "64,256", split = ",",
+            description = "Outer ranks for --suite init (default: ${DEFAULT-VALUE}).")
+    int[] initRanks;
+
     @Option(names = "--warmup", defaultValue = "20", description = "Untimed rounds first (default: ${DEFAULT-VALUE}).")
     int warmup;
 
@@ -44,6 +56,14 @@ final class BenchCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if ("init".equals(suite)) {
+            InitBenchmark.run(initSizes, initRanks, Math.min(iterations, 3), out, err);
+            out.flush();
+            return 0;
+        }
+        if (!"layer".equals(suite)) {
+            throw new IllegalArgumentException("--suite must be layer or init, got '" + suite + "'");
+        }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
         try (NoraContext ctx = NoraContext.create(backendOption.backend);
                 NestedLinear linear = layer.build(ctx);
