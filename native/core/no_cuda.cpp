@@ -46,5 +46,13 @@ jnora_status_t jnora_inner_backward(jnora_handle_t, int, int, int, const float*,
                                     const float*, const float*, float*, int, float*, int) {
     return JNORA_NOT_BUILT();
 }
+jnora_status_t jnora_activation_stats_workspace_size(int, int, size_t* bytes) {
+    if (bytes) *bytes = 0;
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, int, double*, double*,
+                                      float*, void*, size_t) {
+    return JNORA_NOT_BUILT();
+}
 
 }  // extern "C"

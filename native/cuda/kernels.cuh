@@ -18,6 +18,17 @@ jnora_status_t launch_strided_gemm(GemmVersion version, cudaStream_t stream, int
                                    const float* q, long long qs_r, long long qs_c, float beta,
                                    float* c, int ldc);
 
+// Per-column sum |x|, sum x^2 (double) and max |x| of X (rows x cols, ldx), overwriting the outputs
+// (SPEC §2.1; native/cuda/activation_stats.cu). Chunked needs a workspace of
+// activation_stats_workspace_bytes(Chunked, rows, cols) bytes, 8-byte aligned; Naive needs none.
+enum class StatsVersion { Naive = 1, Chunked = 2 };
+
+size_t activation_stats_workspace_bytes(StatsVersion version, int rows, int cols);
+
+jnora_status_t launch_activation_stats(StatsVersion version, cudaStream_t stream, int rows, int cols,
+                                       const float* x, int ldx, double* sum_abs, double* sum_sq,
+                                       float* max_abs, void* workspace, size_t workspace_bytes);
+
 namespace reference {
 // Obviously-correct host versions, accumulating in double: what the kernels are checked against.
 void strided_gemm(int M, int N, int K, float alpha, const float* p, long long ps_r, long long ps_c,
@@ -27,6 +38,8 @@ void inner_forward(int rows, int r, int r_in, float s, const float* z1, int ldz1
                    int ldz3);
 void inner_backward(int rows, int r, int r_in, const float* dz3, int lddz3, const float* inner_a,
                     const float* inner_b, float* dz2, int lddz2, float* dz1, int lddz1);
+void activation_stats(int rows, int cols, const float* x, int ldx, double* sum_abs, double* sum_sq,
+                      float* max_abs);
 }  // namespace reference
 
 }  // namespace jnora

@@ -16,6 +16,8 @@
 #ifndef JNORA_H
 #define JNORA_H
 
+#include <stddef.h> /* size_t */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -95,6 +97,19 @@ jnora_status_t jnora_inner_backward(jnora_handle_t handle, int rows, int r, int 
                                     const float* dz3, int lddz3, const float* inner_a,
                                     const float* inner_b, float* dz2, int lddz2, float* dz1,
                                     int lddz1);
+
+/* Activation statistics of one batch (SPEC §2.1): for X (rows x cols, ldx), per column j
+ *     sum_abs[j] = sum_t |X(t, j)|,   sum_sq[j] = sum_t X(t, j)^2,   max_abs[j] = max_t |X(t, j)|
+ * accumulated in double in one pass over X, deterministic (no atomics). The outputs (cols values
+ * each, device memory) are overwritten, not accumulated: rows = 0 writes zeros. A non-finite
+ * element makes sum_abs and sum_sq of its column non-finite (max_abs may not show it).
+ * workspace: device memory of at least the bytes given by jnora_activation_stats_workspace_size
+ * for the same rows and cols, 8-byte aligned (cudaMalloc's is); its contents need no setup. */
+jnora_status_t jnora_activation_stats_workspace_size(int rows, int cols, size_t* bytes);
+
+jnora_status_t jnora_activation_stats(jnora_handle_t handle, int rows, int cols, const float* x,
+                                      int ldx, double* sum_abs, double* sum_sq, float* max_abs,
+                                      void* workspace, size_t workspace_bytes);
 
 #ifdef __cplusplus
 }

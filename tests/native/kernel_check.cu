@@ -110,6 +110,101 @@ void check_inner(int T, int r, int r_in) {
     jnora_destroy(h);
 }
 
+// Activation statistics (activation_stats.cu): a padded batch (ldx > cols, the padding NaN so that
+// reading it fails the check), outputs and workspace poisoned with NaN. The device sums in double
+// in another order than the reference, so the sums agree to ~rows * 1e-16 relative (1e-12 allows
+// for that and nothing else); max |x| is a max of the same floats and must match exactly.
+void check_stats(jnora::StatsVersion version, int rows, int cols, int pad) {
+    const int ldx = cols + pad;
+    auto dense = random_matrix(rows, cols);
+    std::vector<float> x(size_t(rows) * ldx, NAN);
+    for (int t = 0; t < rows; ++t)
+        for (int j = 0; j < cols; ++j) x[size_t(t) * ldx + j] = dense[size_t(t) * cols + j];
+    std::vector<double> want_abs(cols), want_sq(cols);
+    std::vector<float> want_max(cols);
+    jnora::reference::activation_stats(rows, cols, x.data(), ldx, want_abs.data(), want_sq.data(),
+                                       want_max.data());
+    size_t ws_bytes = jnora::activation_stats_workspace_bytes(version, rows, cols);
+    if (version == jnora::StatsVersion::Chunked) {
+        size_t api_bytes = 0;
+        jnora_activation_stats_workspace_size(rows, cols, &api_bytes);
+        if (api_bytes != ws_bytes) {
+            std::printf("activation stats rows=%d cols=%d: C API workspace %zu != launcher's %zu FAIL\n", rows,
+                        cols, api_bytes, ws_bytes);
+            failed++;
+        }
+    }
+    float* dx = to_device(x);
+    double *d_abs = nullptr, *d_sq = nullptr;
+    float* d_max = nullptr;
+    void* d_ws = nullptr;
+    const size_t nc = std::max(1, cols);
+    cudaMalloc(&d_abs, nc * sizeof(double));
+    cudaMalloc(&d_sq, nc * sizeof(double));
+    cudaMalloc(&d_max, nc * sizeof(float));
+    cudaMalloc(&d_ws, std::max<size_t>(1, ws_bytes));
+    cudaMemset(d_abs, 0xFF, nc * sizeof(double));  // all-ones bytes: NaN poison
+    cudaMemset(d_sq, 0xFF, nc * sizeof(double));
+    cudaMemset(d_max, 0xFF, nc * sizeof(float));
+    cudaMemset(d_ws, 0xFF, std::max<size_t>(1, ws_bytes));
+    jnora_status_t st = jnora::launch_activation_stats(version, nullptr, rows, cols, dx, ldx, d_abs,
+                                                       d_sq, d_max, d_ws, ws_bytes);
+    if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+    std::vector<double> got_abs(cols), got_sq(cols);
+    std::vector<float> got_max(cols);
+    cudaMemcpy(got_abs.data(), d_abs, cols * sizeof(double), cudaMemcpyDeviceToHost);
+    cudaMemcpy(got_sq.data(), d_sq, cols * sizeof(double), cudaMemcpyDeviceToHost);
+    cudaMemcpy(got_max.data(), d_max, cols * sizeof(float), cudaMemcpyDeviceToHost);
+    double worst = 0;
+    bool ok = st == JNORA_STATUS_SUCCESS;
+    for (int j = 0; j < cols; ++j) {
+        double ea = std::fabs(got_abs[j] - want_abs[j]) / (want_abs[j] > 0 ? want_abs[j] : 1.0);
+        double eq = std::fabs(got_sq[j] - want_sq[j]) / (want_sq[j] > 0 ? want_sq[j] : 1.0);
+        if (!(ea <= 1e-12 && eq <= 1e-12 && got_max[j] == want_max[j])) ok = false;  // NaN fails
+        worst = std::max(worst, std::max(ea, eq));
+        if (!std::isfinite(ea) || !std::isfinite(eq)) worst = NAN;
+    }
+    char name[128];
+    std::snprintf(name, sizeof name, "activation stats v%d rows=%d cols=%d ldx=%d", int(version), rows,
+                  cols, ldx);
+    std::printf("%-60s %s rel=%.2e%s\n", name, ok ? "ok  " : "FAIL", worst,
+                st == JNORA_STATUS_SUCCESS ? "" : jnora_last_error());
+    (ok ? passed : failed)++;
+    cudaFree(dx); cudaFree(d_abs); cudaFree(d_sq); cudaFree(d_max); cudaFree(d_ws);
+}
+
+// The C API refuses bad arguments with INVALID_VALUE instead of launching.
+void check_stats_arguments() {
+    jnora_handle_t h;
+    jnora_create(&h);
+    size_t need = 0;
+    jnora_activation_stats_workspace_size(100, 10, &need);
+    std::vector<float> x(100 * 10, 1.0f);
+    float* dx = to_device(x);
+    double *d_abs = nullptr, *d_sq = nullptr;
+    float* d_max = nullptr;
+    void* d_ws = nullptr;
+    cudaMalloc(&d_abs, 10 * sizeof(double));
+    cudaMalloc(&d_sq, 10 * sizeof(double));
+    cudaMalloc(&d_max, 10 * sizeof(float));
+    cudaMalloc(&d_ws, need);
+    struct Case { const char* what; jnora_status_t st; } cases[] = {
+        {"workspace one byte short", jnora_activation_stats(h, 100, 10, dx, 10, d_abs, d_sq, d_max, d_ws, need - 1)},
+        {"ldx < cols", jnora_activation_stats(h, 100, 10, dx, 9, d_abs, d_sq, d_max, d_ws, need)},
+        {"negative rows", jnora_activation_stats(h, -1, 10, dx, 10, d_abs, d_sq, d_max, d_ws, need)},
+        {"NULL handle", jnora_activation_stats(nullptr, 100, 10, dx, 10, d_abs, d_sq, d_max, d_ws, need)},
+        {"NULL output", jnora_activation_stats(h, 100, 10, dx, 10, nullptr, d_sq, d_max, d_ws, need)},
+    };
+    for (const auto& c : cases) {
+        bool ok = c.st == JNORA_STATUS_INVALID_VALUE;
+        std::printf("activation stats refuses %-35s %s %s\n", c.what, ok ? "ok  " : "FAIL",
+                    jnora_status_string(c.st));
+        (ok ? passed : failed)++;
+    }
+    cudaFree(dx); cudaFree(d_abs); cudaFree(d_sq); cudaFree(d_max); cudaFree(d_ws);
+    jnora_destroy(h);
+}
+
 }  // namespace
 
 int main() {
@@ -126,6 +221,14 @@ int main() {
                 for (float beta : {0.0f, 1.0f}) check_gemm(version, s[0], s[1], s[2], qt, beta);
     const int inner_shapes[][3] = {{1, 64, 16}, {3, 17, 17}, {17, 33, 1}, {128, 256, 16}, {1000, 7, 3}};
     for (const auto& s : inner_shapes) check_inner(s[0], s[1], s[2]);
+    // rows x cols x padding: T of SPEC §4, odd widths, one column, many chunks of a narrow batch
+    // (100003 x 3: 1563 chunks), a wide one (300 x 4099: 5 chunks), and an empty batch (zeros).
+    const int stats_shapes[][3] = {{1, 1, 0},    {1, 37, 3},     {3, 130, 0},   {17, 257, 5},
+                                   {128, 96, 0}, {1000, 75, 1},  {1000, 1, 0},  {4099, 33, 7},
+                                   {100003, 3, 0}, {300, 4099, 0}, {256, 1024, 0}, {0, 5, 0}};
+    for (auto version : {jnora::StatsVersion::Naive, jnora::StatsVersion::Chunked})
+        for (const auto& s : stats_shapes) check_stats(version, s[0], s[1], s[2]);
+    check_stats_arguments();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -77,6 +77,26 @@ public final class Matrix implements AutoCloseable {
         markModified();
     }
 
+    /**
+     * Activation statistics of this matrix's rows added into float64 totals, computed where the
+     * matrix lives (SPEC §2.1). This is the bridge {@link io.jnora.stats.ActivationStats#accumulate(Matrix)}
+     * uses; prefer that class. Per column j: {@code sumAbs[j] += Σ_t |x|}, {@code sumSq[j] += Σ_t x²},
+     * {@code maxAbs[j]} max-merged with {@code max_t |x|}; when {@code gram} is not null, XᵀX is added
+     * into its upper triangle (cols×cols row-major; the lower triangle is not touched). On a device
+     * only these values come back, never the matrix. All or nothing: a non-finite element is a
+     * {@link NonFiniteInputException} and nothing is added.
+     */
+    public void accumulateColumnStatistics(double[] sumAbs, double[] sumSq, double[] maxAbs, double[] gram) {
+        String operation = "Matrix.accumulateColumnStatistics";
+        Checks.requireLength(operation, "sumAbs", sumAbs.length, 1, cols);
+        Checks.requireLength(operation, "sumSq", sumSq.length, 1, cols);
+        Checks.requireLength(operation, "maxAbs", maxAbs.length, 1, cols);
+        if (gram != null) {
+            Checks.requireLength(operation, "gram", gram.length, cols, cols);
+        }
+        context.backend().columnStatistics(rows, cols, pointer(), sumAbs, sumSq, maxAbs, gram);
+    }
+
     FloatPointer pointer() {
         if (memory == null) {
             throw new IllegalStateException("matrix " + shape() + " is closed");

@@ -62,6 +62,18 @@ public interface ComputeBackend extends AutoCloseable {
     void innerBackward(int rows, int r, int rIn, FloatPointer dz3, FloatPointer innerA,
             FloatPointer innerB, FloatPointer dz2, FloatPointer dz1);
 
+    /**
+     * Activation statistics of one batch X (rows×cols) added into float64 totals (SPEC §2.1):
+     * {@code sumAbs[j] += Σ_t |X(t, j)|}, {@code sumSq[j] += Σ_t X(t, j)²}, {@code maxAbs[j] =
+     * max(maxAbs[j], max_t |X(t, j)|)} and, when {@code gram} is not null, XᵀX added into the upper
+     * triangle (i ≤ j) of {@code gram} (cols×cols, row-major; the lower triangle is not touched).
+     * The batch's sums are formed in float64. All or nothing: a non-finite element throws
+     * {@link io.jnora.NonFiniteInputException} naming it (its column at least) and adds nothing.
+     * Synchronous: the arrays are updated on return. On a device only these values come back, never X.
+     */
+    void columnStatistics(int rows, int cols, FloatPointer x, double[] sumAbs, double[] sumSq,
+            double[] maxAbs, double[] gram);
+
     /** Waits until every call issued so far has finished. */
     void synchronize();
 

@@ -3,10 +3,15 @@ package io.jnora.backend;
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.CblasUpper;
+import static org.bytedeco.openblas.global.openblas.cblas_dsyrk;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import io.jnora.Backend;
+import io.jnora.NonFiniteInputException;
+import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas;
 
@@ -16,6 +21,8 @@ import org.bytedeco.openblas.global.openblas;
  */
 public final class CpuBackend implements ComputeBackend {
     private static final OnceLoader OPENBLAS = new OnceLoader("CPU backend: OpenBLAS", openblas.class);
+    /** Values converted to float64 per {@code dsyrk} call (8 MiB), so that XᵀX of a large batch needs bounded memory. */
+    private static final int GRAM_BLOCK_DOUBLES = 1 << 20;
 
     public CpuBackend() {
         ensureOpenBlas();
@@ -119,6 +126,85 @@ public final class CpuBackend implements ComputeBackend {
             FloatPointer innerB, FloatPointer dz2, FloatPointer dz1) {
         gemm(false, false, rows, rIn, r, 1f, dz3, innerB, 0f, dz2);
         gemm(false, false, rows, r, rIn, 1f, dz2, innerA, 0f, dz1);
+    }
+
+    @Override
+    public void columnStatistics(int rows, int cols, FloatPointer x, double[] sumAbs, double[] sumSq,
+            double[] maxAbs, double[] gram) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        FloatBuffer view = x.position(0).limit((long) rows * cols).asBuffer();
+        x.limit(x.capacity());
+        columnStatistics("columnStatistics", view, rows, cols, sumAbs, sumSq, maxAbs, gram);
+    }
+
+    /**
+     * {@link #columnStatistics(int, int, FloatPointer, double[], double[], double[], double[])} on
+     * host data: X (rows×cols) is {@code x}'s elements from its position on, row-major. Shared with
+     * {@code ActivationStats}' host path so that host arrays and CPU matrices give the same sums. The
+     * batch's sums are formed in float64 (a float squared is exact in double) and added only once every
+     * element has been seen finite; a non-finite element throws {@link NonFiniteInputException} naming
+     * {@code operation} and the element [row, col]. XᵀX goes through OpenBLAS {@code dsyrk} on row
+     * blocks converted to float64 (at most ~8 MiB at a time), then into {@code gram}'s upper triangle.
+     */
+    public static void columnStatistics(String operation, FloatBuffer x, int rows, int cols,
+            double[] sumAbs, double[] sumSq, double[] maxAbs, double[] gram) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        final int start = x.position();
+        double[] batchAbs = new double[cols];
+        double[] batchSq = new double[cols];
+        float[] batchMax = new float[cols];
+        for (int t = 0; t < rows; t++) {
+            int row = start + t * cols;
+            for (int j = 0; j < cols; j++) {
+                float v = x.get(row + j);
+                if (!Float.isFinite(v)) {
+                    throw new NonFiniteInputException(operation + ": element [" + t + ", " + j + "] of the "
+                            + rows + "×" + cols + " batch is " + v + " (inputs must be finite)");
+                }
+                double d = v;
+                batchAbs[j] += Math.abs(d);
+                batchSq[j] += d * d;
+                batchMax[j] = Math.max(batchMax[j], Math.abs(v));
+            }
+        }
+        for (int j = 0; j < cols; j++) {
+            sumAbs[j] += batchAbs[j];
+            sumSq[j] += batchSq[j];
+            maxAbs[j] = Math.max(maxAbs[j], batchMax[j]);
+        }
+        if (gram != null) {
+            addGram(x, start, rows, cols, gram);
+        }
+    }
+
+    private static void addGram(FloatBuffer x, int start, int rows, int cols, double[] gram) {
+        OPENBLAS.ensureLoaded();
+        int block = (int) Math.min(rows, Math.max(64, GRAM_BLOCK_DOUBLES / cols));
+        try (DoublePointer blockRows = new DoublePointer((long) block * cols);
+                DoublePointer batchGram = new DoublePointer((long) cols * cols).zero()) {
+            DoubleBuffer converted = blockRows.asBuffer();
+            for (int t0 = 0; t0 < rows; t0 += block) {
+                int b = Math.min(block, rows - t0);
+                int from = start + t0 * cols;
+                for (int i = 0; i < b * cols; i++) {
+                    converted.put(i, x.get(from + i));
+                }
+                // Row-major, Trans: C (cols×cols, upper) += Bᵀ B for the b×cols block B.
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, cols, b, 1.0, blockRows, cols, 1.0,
+                        batchGram, cols);
+            }
+            DoubleBuffer g = batchGram.asBuffer();
+            for (int i = 0; i < cols; i++) {
+                int rowStart = i * cols;
+                for (int j = i; j < cols; j++) {
+                    gram[rowStart + j] += g.get(rowStart + j);
+                }
+            }
+        }
     }
 
     @Override

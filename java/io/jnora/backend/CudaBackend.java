@@ -20,12 +20,15 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 
 import io.jnora.Backend;
 import io.jnora.NativeFailureException;
+import io.jnora.NonFiniteInputException;
 import io.jnora.binding.JnoraNative;
 import java.nio.FloatBuffer;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.SizeTPointer;
 
 /**
  * The CUDA backend: device memory and copies through the cudart presets, the base and the
@@ -39,6 +42,16 @@ public final class CudaBackend implements ComputeBackend {
     private final JnoraNative.jnora_context kernels = new JnoraNative.jnora_context();
     private final FloatPointer alphaHost = new FloatPointer(1);
     private final FloatPointer betaHost = new FloatPointer(1);
+    // Activation statistics (columnStatistics): device outputs, the kernel's workspace and the XᵀX
+    // scratch, each grown to the largest batch seen and then reused; freed on close.
+    private DoublePointer statsSumAbs;
+    private DoublePointer statsSumSq;
+    private FloatPointer statsMaxAbs;
+    private int statsColumns;
+    private Pointer statsWorkspace;
+    private long statsWorkspaceBytes;
+    private FloatPointer gramScratch;
+    private long gramScratchElements;
     private boolean closed;
 
     /** Only after {@link CudaProbe#probe()} said CUDA is available: this touches the presets. */
@@ -190,6 +203,136 @@ public final class CudaBackend implements ComputeBackend {
                 dz2, rIn, dz1, r), "jnora_inner_backward");
     }
 
+    /**
+     * One pass of {@code jnora_activation_stats} over the batch on the device, then 3·cols values
+     * come back; with {@code gram}, XᵀX by cuBLAS SGEMM (float32, beta = 0) into a device scratch and
+     * cols² values come back. Everything is checked before anything is added: a non-finite element
+     * shows as a non-finite column sum (the device cannot say which row).
+     */
+    @Override
+    public void columnStatistics(int rows, int cols, FloatPointer x, double[] sumAbs, double[] sumSq,
+            double[] maxAbs, double[] gram) {
+        if (rows == 0 || cols == 0) {
+            return;
+        }
+        long workspaceBytes;
+        try (SizeTPointer bytes = new SizeTPointer(1)) {
+            NativeLibrary.check(JnoraNative.jnora_activation_stats_workspace_size(rows, cols, bytes),
+                    "jnora_activation_stats_workspace_size");
+            workspaceBytes = bytes.get();
+        }
+        ensureStatsBuffers(cols, workspaceBytes);
+        NativeLibrary.check(JnoraNative.jnora_activation_stats(kernels, rows, cols, x.position(0), cols,
+                statsSumAbs, statsSumSq, statsMaxAbs, statsWorkspace, statsWorkspaceBytes), "jnora_activation_stats");
+        long gramElements = (long) cols * cols;
+        if (gram != null) {
+            ensureGramScratch(gramElements);
+            gemm(true, false, cols, cols, rows, 1f, x, x, 0f, gramScratch);
+        }
+        try (DoublePointer hostAbs = new DoublePointer(cols); DoublePointer hostSq = new DoublePointer(cols);
+                FloatPointer hostMax = new FloatPointer(cols);
+                FloatPointer hostGram = gram == null ? null : new FloatPointer(gramElements)) {
+            toHost(hostAbs, statsSumAbs, (long) cols * Double.BYTES);
+            toHost(hostSq, statsSumSq, (long) cols * Double.BYTES);
+            toHost(hostMax, statsMaxAbs, (long) cols * Float.BYTES);
+            if (hostGram != null) {
+                toHost(hostGram, gramScratch, gramElements * Float.BYTES);
+            }
+            synchronize();
+            double[] batchAbs = new double[cols];
+            double[] batchSq = new double[cols];
+            float[] batchMax = new float[cols];
+            hostAbs.get(batchAbs);
+            hostSq.get(batchSq);
+            hostMax.get(batchMax);
+            for (int j = 0; j < cols; j++) {
+                if (!Double.isFinite(batchAbs[j]) || !Double.isFinite(batchSq[j])) {
+                    throw new NonFiniteInputException("columnStatistics: column " + j + " of the " + rows + "×"
+                            + cols + " batch holds a non-finite value (its sum of |x| is " + batchAbs[j]
+                            + "; inputs must be finite)");
+                }
+            }
+            float[] batchGram = null;
+            if (hostGram != null) {
+                batchGram = new float[Math.toIntExact(gramElements)];
+                hostGram.get(batchGram);
+                for (int i = 0; i < cols; i++) {
+                    for (int j = i; j < cols; j++) {
+                        if (!Float.isFinite(batchGram[i * cols + j])) {
+                            throw new NonFiniteInputException("columnStatistics: entry [" + i + ", " + j
+                                    + "] of the batch's XᵀX overflows float32 on the device (" + rows + "×" + cols
+                                    + " batch); scale the inputs down or gather the covariance on the CPU");
+                        }
+                    }
+                }
+            }
+            for (int j = 0; j < cols; j++) {
+                sumAbs[j] += batchAbs[j];
+                sumSq[j] += batchSq[j];
+                maxAbs[j] = Math.max(maxAbs[j], batchMax[j]);
+            }
+            if (batchGram != null) {
+                for (int i = 0; i < cols; i++) {
+                    for (int j = i; j < cols; j++) {
+                        gram[i * cols + j] += batchGram[i * cols + j];
+                    }
+                }
+            }
+        }
+    }
+
+    private void toHost(Pointer host, Pointer device, long bytes) {
+        cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(device to host)");
+    }
+
+    private Pointer deviceBytes(long bytes, String what) {
+        Pointer raw = new Pointer();
+        cuda(cudaMalloc(raw, Math.max(1, bytes)), "cudaMalloc(" + bytes + " bytes for " + what + ")");
+        return raw;
+    }
+
+    private void ensureStatsBuffers(int cols, long workspaceBytes) {
+        if (cols > statsColumns) {
+            freeStatsColumns();
+            statsSumAbs = new DoublePointer(deviceBytes((long) cols * Double.BYTES, "sum |x|"));
+            statsSumSq = new DoublePointer(deviceBytes((long) cols * Double.BYTES, "sum x²"));
+            statsMaxAbs = new FloatPointer(deviceBytes((long) cols * Float.BYTES, "max |x|"));
+            statsColumns = cols;
+        }
+        if (workspaceBytes > statsWorkspaceBytes || statsWorkspace == null) {
+            if (statsWorkspace != null) {
+                cuda(cudaFree(statsWorkspace), "cudaFree");
+                statsWorkspace = null;
+            }
+            statsWorkspace = deviceBytes(workspaceBytes, "the activation-statistics workspace");
+            statsWorkspaceBytes = workspaceBytes;
+        }
+    }
+
+    private void ensureGramScratch(long elements) {
+        if (elements > gramScratchElements) {
+            if (gramScratch != null) {
+                cuda(cudaFree(gramScratch), "cudaFree");
+                gramScratch = null;
+                gramScratchElements = 0;
+            }
+            gramScratch = new FloatPointer(deviceBytes(elements * Float.BYTES, "XᵀX"));
+            gramScratchElements = elements;
+        }
+    }
+
+    private void freeStatsColumns() {
+        for (Pointer p : new Pointer[] {statsSumAbs, statsSumSq, statsMaxAbs}) {
+            if (p != null) {
+                cudaFree(p);
+            }
+        }
+        statsSumAbs = null;
+        statsSumSq = null;
+        statsMaxAbs = null;
+        statsColumns = 0;
+    }
+
     @Override
     public void synchronize() {
         cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
@@ -201,6 +344,13 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         closed = true;
+        freeStatsColumns();
+        if (statsWorkspace != null) {
+            cudaFree(statsWorkspace);
+        }
+        if (gramScratch != null) {
+            cudaFree(gramScratch);
+        }
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
         cudaStreamDestroy(stream);

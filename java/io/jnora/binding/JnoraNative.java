@@ -1,11 +1,13 @@
 package io.jnora.binding;
 
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.annotation.ByPtrPtr;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
@@ -85,4 +87,11 @@ public final class JnoraNative {
     public static native int jnora_inner_backward(jnora_context handle, int rows, int r, int rIn,
             @Const FloatPointer dz3, int lddz3, @Const FloatPointer innerA,
             @Const FloatPointer innerB, FloatPointer dz2, int lddz2, FloatPointer dz1, int lddz1);
+
+    public static native int jnora_activation_stats_workspace_size(int rows, int cols,
+            @Cast("size_t*") SizeTPointer bytes);
+
+    public static native int jnora_activation_stats(jnora_context handle, int rows, int cols,
+            @Const FloatPointer x, int ldx, DoublePointer sumAbs, DoublePointer sumSq,
+            FloatPointer maxAbs, Pointer workspace, @Cast("size_t") long workspaceBytes);
 }
