@@ -83,6 +83,8 @@ final class DemoCommand implements Callable<Integer> {
             table.print(out);
             out.println("errors are float32 results against float64 references; SPEC §4 accepts 1e-4 (GPU vs CPU)");
         }
+        out.println();
+        AwsvdComparison.run(layer, shape, out, err);
         out.flush();
         return 0;
     }

@@ -10,6 +10,7 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
 import static org.bytedeco.openblas.global.openblas.cblas_strsm;
 
 import io.jnora.ShapeMismatchException;
+import io.jnora.stats.ActivationStats;
 
 /**
  * A concrete scaling S (n×n) built from activation statistics (SPEC §2.2): diagonal for NONE,
@@ -55,6 +56,21 @@ public final class InputScaling {
             out[j] = (float) Math.max(d[j], floor);
         }
         return new InputScaling(d.length, out, null);
+    }
+
+    /** S for a scale mode from gathered statistics (WHITEN needs them gathered with the covariance). */
+    public static InputScaling from(ScaleMode mode, ActivationStats stats) {
+        if (mode.kind() == ScaleMode.Kind.WHITEN) {
+            if (!stats.hasCovariance()) {
+                throw new IllegalArgumentException("InputScaling.from: " + mode
+                        + " needs statistics gathered with the covariance (ActivationStats.create(n, true))");
+            }
+            return whiten(stats.covariance(), stats.channels(), mode.parameter());
+        }
+        if (mode.kind() == ScaleMode.Kind.NONE) {
+            return identity(stats.channels());
+        }
+        return fromChannelStatistics(mode, stats.meanAbs(), stats.meanSquare());
     }
 
     /** S from per-channel statistics for a diagonal mode. */

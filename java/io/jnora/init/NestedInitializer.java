@@ -3,6 +3,7 @@ package io.jnora.init;
 import io.jnora.InvalidRankException;
 import io.jnora.NonFiniteInputException;
 import io.jnora.ShapeMismatchException;
+import io.jnora.stats.ActivationStats;
 import java.util.SplittableRandom;
 
 /**
@@ -13,6 +14,15 @@ import java.util.SplittableRandom;
  */
 public final class NestedInitializer {
     private NestedInitializer() {}
+
+    /** Initialises from gathered activation statistics, with the config's scale mode. */
+    public static NestedAdapterWeights initialize(float[] weight, int m, int n, ActivationStats stats, NoraConfig cfg) {
+        if (stats.channels() != n) {
+            throw new ShapeMismatchException("NestedInitializer.initialize: statistics over " + stats.channels()
+                    + " channels for a weight " + m + "×" + n + " that takes " + n + " inputs");
+        }
+        return initialize(weight, m, n, InputScaling.from(cfg.scaleMode(), stats), cfg);
+    }
 
     public static NestedAdapterWeights initialize(float[] weight, int m, int n, InputScaling scaling, NoraConfig cfg) {
         final String op = "NestedInitializer.initialize";
@@ -78,15 +88,25 @@ public final class NestedInitializer {
             innerB[k * rIn + k] = v;
             innerA[k * r + k] = v;
         }
-        float[] effB = HostLinearAlgebra.multiply(false, false, m, rIn, r, b, innerB);
-        float[] effA = HostLinearAlgebra.multiply(false, false, rIn, n, r, innerA, a);
+        float[] residual = residualBase(weight, m, n, b, innerB, innerA, a, r, rIn, s);
+        return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, innerA, innerB, innerA.clone(),
+                innerB.clone(), residual);
+    }
+
+    /**
+     * W_res = W − s·(B B'₀)(A'₀ A): the base of a SIGMA-initialised layer, recomputed from the original
+     * weight and the inner pair at init (the residual itself is never stored, SPEC §5).
+     */
+    public static float[] residualBase(float[] weight, int m, int n, float[] outerB, float[] innerB0, float[] innerA0,
+            float[] outerA, int r, int rIn, double s) {
+        float[] effB = HostLinearAlgebra.multiply(false, false, m, rIn, r, outerB, innerB0);
+        float[] effA = HostLinearAlgebra.multiply(false, false, rIn, n, r, innerA0, outerA);
         float[] delta = HostLinearAlgebra.multiply(false, false, m, n, rIn, effB, effA);
         float[] residual = new float[m * n];
         for (int i = 0; i < residual.length; i++) {
             residual[i] = (float) (weight[i] - s * delta[i]);
         }
-        return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, innerA, innerB, innerA.clone(),
-                innerB.clone(), residual);
+        return residual;
     }
 
     /** Kaiming-uniform with a = √5, PyTorch's nn.Linear default and PEFT's lora_A init: U(−1/√fan_in, 1/√fan_in). */

@@ -104,25 +104,6 @@ final class InitTestData {
         }
     }
 
-    /** ‖X (W − W̃)ᵀ‖_F / ‖X Wᵀ‖_F in float64. */
-    static double outputError(float[] x, int rows, float[] w, float[] approx, int m, int n) {
-        double num = 0;
-        double den = 0;
-        for (int t = 0; t < rows; t++) {
-            for (int i = 0; i < m; i++) {
-                double y = 0;
-                double d = 0;
-                for (int j = 0; j < n; j++) {
-                    y += (double) x[t * n + j] * w[i * n + j];
-                    d += (double) x[t * n + j] * (w[i * n + j] - approx[i * n + j]);
-                }
-                num += d * d;
-                den += y * y;
-            }
-        }
-        return Math.sqrt(num / den);
-    }
-
     static double[] unit(SplittableRandom rng, int len) {
         double[] v = new double[len];
         double norm = 0;

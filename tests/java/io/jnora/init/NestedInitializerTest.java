@@ -236,7 +236,7 @@ class NestedInitializerTest {
         for (int i = 0; i < modes.length; i++) {
             NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(modes[i]),
                     config(r, 4).scaleMode(modes[i]).svd(SvdMethod.EXACT).build());
-            err[i] = InitTestData.outputError(test, 1000, w, init.outerProduct(), m, n);
+            err[i] = OutputError.relative(test, 1000, w, init.outerProduct(), m, n);
             table.append(String.format("%s %.4f; ", modes[i], err[i]));
         }
         String context = table + "(seed " + SEED + ")";

@@ -1,0 +1,66 @@
+package io.jnora.adapter;
+
+import io.jnora.NestedLinear;
+import io.jnora.NoraContext;
+import io.jnora.ShapeMismatchException;
+import io.jnora.init.NestedAdapterWeights;
+import io.jnora.init.NestedInitializer;
+
+/**
+ * One layer of a nested adapter file (SPEC §5): the four factors, for SIGMA the inner pair at init,
+ * and the metadata that says how it was made. It holds no base weight: a layer runs on the original
+ * W (ZERO) or on the residual recomputed from W (SIGMA), see {@link #baseWeight(float[])}.
+ */
+public record AdapterLayer(
+        String name,
+        int outFeatures,
+        int inFeatures,
+        int outerRank,
+        int innerRank,
+        double alpha,
+        String rule,
+        float scale,
+        String scaleMode,
+        String init,
+        String split,
+        String svd,
+        float[] outerA,
+        float[] outerB,
+        float[] innerA,
+        float[] innerB,
+        float[] innerA0,
+        float[] innerB0) {
+
+    /** The file form of freshly initialised weights. */
+    public static AdapterLayer of(String name, NestedAdapterWeights w) {
+        var cfg = w.config();
+        return new AdapterLayer(name, w.outFeatures(), w.inFeatures(), cfg.outerRank(), cfg.innerRank(), cfg.alpha(),
+                cfg.rule().metadataName(), w.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(),
+                cfg.split().metadataName(), w.svdUsed() == null ? "none" : w.svdUsed().name().toLowerCase(),
+                w.outerA(), w.outerB(), w.innerA(), w.innerB(), w.innerA0(), w.innerB0());
+    }
+
+    /** Whether the layer runs on W − s·BB'₀A'₀A (SIGMA) rather than W. */
+    public boolean usesResidualBase() {
+        return innerA0 != null;
+    }
+
+    /** The base this layer runs on, from the original weight W (m×n). */
+    public float[] baseWeight(float[] originalWeight) {
+        if (originalWeight.length != (long) outFeatures * inFeatures) {
+            throw new ShapeMismatchException("AdapterLayer.baseWeight: layer '" + name + "' is " + outFeatures + "×"
+                    + inFeatures + " but the weight holds " + originalWeight.length + " values");
+        }
+        return usesResidualBase()
+                ? NestedInitializer.residualBase(originalWeight, outFeatures, inFeatures, outerB, innerB0, innerA0, outerA,
+                        outerRank, innerRank, scale)
+                : originalWeight;
+    }
+
+    /** The layer on a context's backend, given the original weight W. */
+    public NestedLinear build(NoraContext context, float[] originalWeight) {
+        return NestedLinear.builder(context).baseWeight(baseWeight(originalWeight), outFeatures, inFeatures)
+                .ranks(outerRank, innerRank).outerA(outerA).outerB(outerB).innerA(innerA).innerB(innerB).scale(scale)
+                .build();
+    }
+}

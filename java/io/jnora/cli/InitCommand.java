@@ -1,0 +1,171 @@
+package io.jnora.cli;
+
+import io.jnora.ShapeMismatchException;
+import io.jnora.adapter.AdapterLayer;
+import io.jnora.adapter.NestedAdapterFile;
+import io.jnora.init.InnerInit;
+import io.jnora.init.NestedAdapterWeights;
+import io.jnora.init.NestedInitializer;
+import io.jnora.init.NoraConfig;
+import io.jnora.init.OutputError;
+import io.jnora.init.ScaleMode;
+import io.jnora.init.ScalingRule;
+import io.jnora.init.SvdMethod;
+import io.jnora.io.SafetensorsFile;
+import io.jnora.io.TensorInfo;
+import io.jnora.io.TensorRef;
+import io.jnora.stats.ActivationStats;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** One layer's nested adapter from a weight and calibration activations (SPEC §6 {@code init}). */
+@Command(name = "init", mixinStandardHelpOptions = true,
+        description = "Initialise one layer's nested adapter by activation-aware SVD and write it (safetensors).")
+final class InitCommand implements Callable<Integer> {
+    private static final int BATCH_ROWS = 4096;
+
+    @Option(names = "--weight", required = true, paramLabel = "FILE#TENSOR", description = "The frozen weight W (m×n).")
+    String weight;
+
+    @Option(names = "--calib", required = true, paramLabel = "FILE#TENSOR",
+            description = "Calibration activations (N×n; leading dimensions are flattened into rows).")
+    String calib;
+
+    @Option(names = "--rank", required = true, description = "Outer rank r.")
+    int rank;
+
+    @Option(names = "--inner-rank", required = true, description = "Inner (trainable) rank r_in.")
+    int innerRank;
+
+    @Option(names = "--scale-mode", defaultValue = "mean-abs", paramLabel = "none|mean-abs|rms|whiten",
+            description = "Input scaling of the SVD (default: ${DEFAULT-VALUE}).")
+    String scaleMode;
+
+    @Option(names = "--alpha-exp", description = "Exponent of mean-abs (default 0.5).")
+    Double alphaExp;
+
+    @Option(names = "--whiten-lambda", description = "Ridge λ of whiten, relative to tr(C)/n (default 1e-3).")
+    Double whitenLambda;
+
+    @Option(names = "--svd", defaultValue = "auto", paramLabel = "auto|exact|randomized",
+            description = "SVD method; auto is randomized when r ≤ min(m, n)/4 (default: ${DEFAULT-VALUE}).")
+    String svd;
+
+    @Option(names = "--init", defaultValue = "zero", paramLabel = "zero|sigma|random-outer",
+            description = "Inner init (default: ${DEFAULT-VALUE}).")
+    String init;
+
+    @Option(names = "--alpha", description = "α of the scaling rule (default r_in).")
+    Double alpha;
+
+    @Option(names = "--rule", defaultValue = "lora", paramLabel = "lora|rora",
+            description = "Scale s = α/r_in (lora) or α/√r_in (rora) (default: ${DEFAULT-VALUE}).")
+    String rule;
+
+    @Option(names = "--layer", defaultValue = "layer", description = "The layer's name in the file (default: ${DEFAULT-VALUE}).")
+    String layer;
+
+    @Option(names = "--seed", defaultValue = "24301", description = "Seed of the randomized SVD and the Kaiming init.")
+    long seed;
+
+    @Option(names = "--out", required = true, description = "The adapter file to write.")
+    Path out;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        ScaleMode mode = ScaleMode.parse(scaleMode,
+                scaleMode.trim().equalsIgnoreCase("whiten") ? whitenLambda : alphaExp);
+        NoraConfig.Builder builder = NoraConfig.builder().outerRank(rank).innerRank(innerRank).scaleMode(mode)
+                .svd(parseEnum(SvdMethod.class, svd, "--svd")).init(parseEnum(InnerInit.class, init, "--init"))
+                .rule(ScalingRule.parse(rule)).seed(seed);
+        if (alpha != null) {
+            builder.alpha(alpha);
+        }
+        NoraConfig cfg = builder.build();
+
+        float[] w;
+        int m;
+        int n;
+        TensorRef weightRef = TensorRef.parse(weight);
+        try (SafetensorsFile f = SafetensorsFile.open(weightRef.file())) {
+            TensorInfo info = weightRef.resolve(f);
+            if (info.rank() != 2) {
+                throw new ShapeMismatchException("init: weight " + weight + " has shape " + Arrays.toString(info.shape())
+                        + ", expected 2 dimensions (out × in)");
+            }
+            m = Math.toIntExact(info.shape()[0]);
+            n = Math.toIntExact(info.shape()[1]);
+            w = f.readFloats(info.name());
+        }
+        ActivationStats stats = ActivationStats.create(n, mode.needsCovariance());
+        TensorRef calibRef = TensorRef.parse(calib);
+        float[] sample;
+        int sampleRows;
+        try (SafetensorsFile f = SafetensorsFile.open(calibRef.file())) {
+            TensorInfo info = calibRef.resolve(f);
+            long[] shape = info.shape();
+            if (info.rank() < 1 || shape[shape.length - 1] != n) {
+                throw new ShapeMismatchException("init: calibration " + calib + " has shape " + Arrays.toString(shape)
+                        + " but the weight " + m + "×" + n + " takes " + n + " inputs (the last dimension must be " + n + ")");
+            }
+            float[] x = f.readFloats(info.name());
+            int rows = x.length / n;
+            if (rows == 0) {
+                throw new ShapeMismatchException("init: calibration " + calib + " holds no rows");
+            }
+            for (int start = 0; start < rows; start += BATCH_ROWS) {
+                int count = Math.min(BATCH_ROWS, rows - start);
+                stats.accumulate(Arrays.copyOfRange(x, start * n, (start + count) * n), count);
+                err.printf("init: statistics %d/%d rows%n", start + count, rows);
+                err.flush();
+            }
+            sampleRows = Math.min(rows, 1024);
+            sample = Arrays.copyOf(x, sampleRows * n);
+        }
+        err.printf("init: %s SVD of a %d×%d weight at r = %d (%s scaling)...%n",
+                cfg.svd().resolve(m, n, rank).name().toLowerCase(Locale.ROOT), m, n, rank, mode);
+        err.flush();
+        long start = System.nanoTime();
+        NestedAdapterWeights weights = NestedInitializer.initialize(w, m, n, stats, cfg);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        NestedAdapterFile.write(out, List.of(AdapterLayer.of(layer, weights)));
+
+        stdout.printf("layer %s: W %d×%d, r = %d, r_in = %d (%d trainable), s = %s (%s, α = %s)%n", layer, m, n, rank,
+                innerRank, 2L * rank * innerRank, weights.scale(), cfg.rule().metadataName(), cfg.alpha());
+        stdout.printf("init %s, scale mode %s, svd %s, %.3f s%n", cfg.init().metadataName(), mode,
+                weights.svdUsed() == null ? "none" : weights.svdUsed().name().toLowerCase(Locale.ROOT), seconds);
+        if (weights.singularValues() != null) {
+            float[] sv = weights.singularValues();
+            stdout.printf("σ_1..σ_%d of W S: %s%s%n", Math.min(5, sv.length),
+                    Arrays.toString(Arrays.copyOf(sv, Math.min(5, sv.length))), sv.length > 5 ? " ... σ_r = " + sv[sv.length - 1] : "");
+        }
+        stdout.printf("output error of the rank-%d outer product on %d calibration rows: %.4e%n", rank, sampleRows,
+                OutputError.relative(sample, sampleRows, w, weights.outerProduct(), m, n));
+        stdout.println("wrote " + out);
+        stdout.flush();
+        return 0;
+    }
+
+    private static <E extends Enum<E>> E parseEnum(Class<E> type, String value, String option) {
+        String key = value.trim().toUpperCase(Locale.ROOT).replace('-', '_');
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equals(key)) {
+                return e;
+            }
+        }
+        throw new IllegalArgumentException(option + ": unknown value '" + value + "'");
+    }
+}
