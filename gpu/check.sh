@@ -41,6 +41,7 @@ step info "$JAVA" -jar "$carry/jnora.jar" info --backend cuda
 step demo "$JAVA" -jar "$carry/jnora.jar" demo --backend cuda
 step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iterations 200
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
 
 echo

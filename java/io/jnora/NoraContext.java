@@ -84,6 +84,14 @@ public final class NoraContext implements AutoCloseable {
         backend.synchronize();
     }
 
+    /**
+     * The backend behind this context, for library components that compute on it (the
+     * initialiser's SVD, statistics). Internal: not a stable API, and its methods take raw memory.
+     */
+    public ComputeBackend computeBackend() {
+        return backend();
+    }
+
     /** How many matrices made by this context are still open. */
     public int openMatrices() {
         return liveMatrices.size();

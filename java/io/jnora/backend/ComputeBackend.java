@@ -74,6 +74,15 @@ public interface ComputeBackend extends AutoCloseable {
     void columnStatistics(int rows, int cols, FloatPointer x, double[] sumAbs, double[] sumSq,
             double[] maxAbs, double[] gram);
 
+    /**
+     * The top-{@code rank} singular triplets of W·S (SPEC §2.2), for W (m×n, host, row-major) and
+     * S = diag({@code scaleDiagonal}) or, when that is null, the lower-triangular {@code scaleLower}
+     * (n×n): computed where this backend computes (on the CUDA backend, W·S never leaves the device);
+     * the factors come back to the host.
+     */
+    SvdFactors truncatedSvdOfScaled(float[] w, int m, int n, float[] scaleDiagonal, float[] scaleLower, int rank,
+            SvdPlan plan);
+
     /** Waits until every call issued so far has finished. */
     void synchronize();
 

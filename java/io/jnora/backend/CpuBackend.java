@@ -208,6 +208,12 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public SvdFactors truncatedSvdOfScaled(float[] w, int m, int n, float[] scaleDiagonal, float[] scaleLower, int rank,
+            SvdPlan plan) {
+        return HostSvd.ofScaled(w, m, n, scaleDiagonal, scaleLower, rank, plan);
+    }
+
+    @Override
     public void synchronize() {
         // OpenBLAS calls return when done.
     }

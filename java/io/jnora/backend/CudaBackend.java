@@ -52,6 +52,7 @@ public final class CudaBackend implements ComputeBackend {
     private long statsWorkspaceBytes;
     private FloatPointer gramScratch;
     private long gramScratchElements;
+    private CudaSvd svd;  // made on first use: it loads cuSOLVER
     private boolean closed;
 
     /** Only after {@link CudaProbe#probe()} said CUDA is available: this touches the presets. */
@@ -281,6 +282,25 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    @Override
+    public SvdFactors truncatedSvdOfScaled(float[] w, int m, int n, float[] scaleDiagonal, float[] scaleLower, int rank,
+            SvdPlan plan) {
+        if (plan.float64()) {
+            // A float64 SVD is asked for accuracy, not speed; the host's dgesdd gives it.
+            return HostSvd.ofScaled(w, m, n, scaleDiagonal, scaleLower, rank, plan);
+        }
+        if (svd == null) {
+            svd = new CudaSvd(this, cublas, stream);
+        }
+        return svd.scaledTruncatedSvd(w, m, n, scaleDiagonal, scaleLower, rank, plan);
+    }
+
+    /** Copies device bytes to host memory and waits for them. */
+    void copyToHost(Pointer device, Pointer host, long bytes) {
+        toHost(host, device, bytes);
+        synchronize();
+    }
+
     private void toHost(Pointer host, Pointer device, long bytes) {
         cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(device to host)");
     }
@@ -344,6 +364,9 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         closed = true;
+        if (svd != null) {
+            svd.close();
+        }
         freeStatsColumns();
         if (statsWorkspace != null) {
             cudaFree(statsWorkspace);

@@ -57,7 +57,9 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if ("init".equals(suite)) {
-            InitBenchmark.run(initSizes, initRanks, Math.min(iterations, 3), out, err);
+            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+                InitBenchmark.run(ctx, initSizes, initRanks, Math.min(iterations, 3), out, err);
+            }
             out.flush();
             return 0;
         }

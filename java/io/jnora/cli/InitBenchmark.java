@@ -1,5 +1,6 @@
 package io.jnora.cli;
 
+import io.jnora.NoraContext;
 import io.jnora.init.InputScaling;
 import io.jnora.init.NestedAdapterWeights;
 import io.jnora.init.NestedInitializer;
@@ -19,7 +20,7 @@ import java.util.SplittableRandom;
 final class InitBenchmark {
     private InitBenchmark() {}
 
-    static void run(int[] sizes, int[] ranks, int repeats, PrintWriter out, PrintWriter err) {
+    static void run(NoraContext ctx, int[] sizes, int[] ranks, int repeats, PrintWriter out, PrintWriter err) {
         Table table = new Table("weight", "r", "svd", "median s", "min s", "runs", "‖(W−BA)S‖ / exact");
         for (int size : sizes) {
             float[] w = weight(size, new SplittableRandom(size));
@@ -43,7 +44,7 @@ final class InitBenchmark {
                     err.printf("bench init: %d×%d r=%d %s (%d run%s)...%n", size, size, r, method, runs, runs > 1 ? "s" : "");
                     err.flush();
                     for (int i = 0; i < runs; i++) {
-                        timing.time(() -> last[0] = NestedInitializer.initialize(w, size, size, scaling, cfg));
+                        timing.time(() -> last[0] = NestedInitializer.initialize(ctx, w, size, size, scaling, cfg));
                     }
                     double error = truncationError(w, last[0].outerProduct(), scaling.diagonalEntries());
                     if (method == SvdMethod.EXACT) {
@@ -54,7 +55,8 @@ final class InitBenchmark {
                 }
             }
         }
-        out.println("jnora bench --suite init: activation-aware SVD init (MEAN_ABS scaling), statistics excluded");
+        out.println("jnora bench --suite init on " + ctx.selection() + ": activation-aware SVD init (MEAN_ABS scaling),"
+                + " statistics excluded; the SVD of W·S runs on the backend, splits on the host");
         table.print(out);
     }
 

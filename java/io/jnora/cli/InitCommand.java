@@ -1,5 +1,7 @@
 package io.jnora.cli;
 
+import io.jnora.Matrix;
+import io.jnora.NoraContext;
 import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
@@ -22,6 +24,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -79,6 +82,9 @@ final class InitCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "The adapter file to write.")
     Path out;
 
+    @Mixin
+    BackendOption backendOption;
+
     @Spec
     CommandSpec spec;
 
@@ -110,6 +116,14 @@ final class InitCommand implements Callable<Integer> {
             n = Math.toIntExact(info.shape()[1]);
             w = f.readFloats(info.name());
         }
+        try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+            err.println("init: backend " + ctx.selection());
+            return run(ctx, cfg, mode, w, m, n, stdout, err);
+        }
+    }
+
+    private int run(NoraContext ctx, NoraConfig cfg, ScaleMode mode, float[] w, int m, int n, PrintWriter stdout,
+            PrintWriter err) {
         ActivationStats stats = ActivationStats.create(n, mode.needsCovariance());
         TensorRef calibRef = TensorRef.parse(calib);
         float[] sample;
@@ -128,7 +142,9 @@ final class InitCommand implements Callable<Integer> {
             }
             for (int start = 0; start < rows; start += BATCH_ROWS) {
                 int count = Math.min(BATCH_ROWS, rows - start);
-                stats.accumulate(Arrays.copyOfRange(x, start * n, (start + count) * n), count);
+                try (Matrix batch = ctx.matrix(count, n, Arrays.copyOfRange(x, start * n, (start + count) * n))) {
+                    stats.accumulate(batch);  // on the device when the context is CUDA
+                }
                 err.printf("init: statistics %d/%d rows%n", start + count, rows);
                 err.flush();
             }
@@ -139,7 +155,7 @@ final class InitCommand implements Callable<Integer> {
                 cfg.svd().resolve(m, n, rank).name().toLowerCase(Locale.ROOT), m, n, rank, mode);
         err.flush();
         long start = System.nanoTime();
-        NestedAdapterWeights weights = NestedInitializer.initialize(w, m, n, stats, cfg);
+        NestedAdapterWeights weights = NestedInitializer.initialize(ctx, w, m, n, stats, cfg);
         double seconds = (System.nanoTime() - start) / 1e9;
         NestedAdapterFile.write(out, List.of(AdapterLayer.of(layer, weights)));
 

@@ -10,6 +10,7 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_dpotrf;
 import static org.bytedeco.openblas.global.openblas.cblas_strsm;
 
 import io.jnora.ShapeMismatchException;
+import io.jnora.backend.HostLapack;
 import io.jnora.stats.ActivationStats;
 
 /**
@@ -104,7 +105,7 @@ public final class InputScaling {
             throw new ShapeMismatchException("InputScaling.whiten: covariance holds " + covariance.length
                     + " values, expected " + n + "×" + n);
         }
-        HostLinearAlgebra.ensureLoaded();
+        HostLapack.ensureLoaded();
         double trace = 0;
         for (int j = 0; j < n; j++) {
             trace += covariance[j * n + j];
@@ -131,6 +132,16 @@ public final class InputScaling {
             }
         }
         return new InputScaling(n, null, l);
+    }
+
+    /** The diagonal of a diagonal scaling, else null (shared, not copied: for the backends). */
+    float[] diagonalView() {
+        return diagonal;
+    }
+
+    /** L of a WHITEN scaling (n×n row-major), else null (shared, not copied). */
+    float[] lowerView() {
+        return lower;
     }
 
     public int channels() {
@@ -168,16 +179,8 @@ public final class InputScaling {
     /** W S for W (rows×n), a new array. */
     public float[] applyRight(float[] w, int rows) {
         requireCols("applyRight", w, rows);
-        if (diagonal != null) {
-            float[] out = new float[w.length];
-            for (int i = 0; i < rows; i++) {
-                for (int j = 0; j < n; j++) {
-                    out[i * n + j] = w[i * n + j] * diagonal[j];
-                }
-            }
-            return out;
-        }
-        return HostLinearAlgebra.multiply(false, false, rows, n, n, w, lower);
+        return diagonal != null ? HostLapack.scaleColumns(w, rows, n, diagonal)
+                : HostLapack.multiply(false, false, rows, n, n, w, lower);
     }
 
     /** V S⁻¹ for V (rows×n), a new array: column division, or the triangular solve X L = V. */
@@ -192,7 +195,7 @@ public final class InputScaling {
             }
             return out;
         }
-        HostLinearAlgebra.ensureLoaded();
+        HostLapack.ensureLoaded();
         if (rows > 0) {
             cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, rows, n, 1f, lower, n, out, n);
         }

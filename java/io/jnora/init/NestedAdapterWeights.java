@@ -1,5 +1,6 @@
 package io.jnora.init;
 
+import io.jnora.backend.HostLapack;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
 
@@ -43,7 +44,7 @@ public record NestedAdapterWeights(
 
     /** The rank-r approximation B A of W (m×n) that the outer pair spans. */
     public float[] outerProduct() {
-        return HostLinearAlgebra.multiply(false, false, outFeatures, inFeatures, outerRank(), outerB, outerA);
+        return HostLapack.multiply(false, false, outFeatures, inFeatures, outerRank(), outerB, outerA);
     }
 
     /** The layer on a context's backend, running on {@link #baseWeight()}. */

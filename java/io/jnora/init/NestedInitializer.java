@@ -3,6 +3,11 @@ package io.jnora.init;
 import io.jnora.InvalidRankException;
 import io.jnora.NonFiniteInputException;
 import io.jnora.ShapeMismatchException;
+import io.jnora.backend.HostLapack;
+import io.jnora.NoraContext;
+import io.jnora.backend.HostSvd;
+import io.jnora.backend.SvdFactors;
+import io.jnora.backend.SvdPlan;
 import io.jnora.stats.ActivationStats;
 import java.util.SplittableRandom;
 
@@ -15,16 +20,32 @@ import java.util.SplittableRandom;
 public final class NestedInitializer {
     private NestedInitializer() {}
 
-    /** Initialises from gathered activation statistics, with the config's scale mode. */
+    /** Initialises on the host from gathered activation statistics, with the config's scale mode. */
     public static NestedAdapterWeights initialize(float[] weight, int m, int n, ActivationStats stats, NoraConfig cfg) {
+        return initialize(null, weight, m, n, stats, cfg);
+    }
+
+    /** Initialises on the host with a given scaling. */
+    public static NestedAdapterWeights initialize(float[] weight, int m, int n, InputScaling scaling, NoraConfig cfg) {
+        return initialize(null, weight, m, n, scaling, cfg);
+    }
+
+    /**
+     * Initialises with the SVD of W·S on the context's backend (cuSOLVER on CUDA, with W·S kept on the
+     * device); {@code context} null means the host. The splits and the inner init are host work on
+     * r×n and m×r factors.
+     */
+    public static NestedAdapterWeights initialize(NoraContext context, float[] weight, int m, int n, ActivationStats stats,
+            NoraConfig cfg) {
         if (stats.channels() != n) {
             throw new ShapeMismatchException("NestedInitializer.initialize: statistics over " + stats.channels()
                     + " channels for a weight " + m + "×" + n + " that takes " + n + " inputs");
         }
-        return initialize(weight, m, n, InputScaling.from(cfg.scaleMode(), stats), cfg);
+        return initialize(context, weight, m, n, InputScaling.from(cfg.scaleMode(), stats), cfg);
     }
 
-    public static NestedAdapterWeights initialize(float[] weight, int m, int n, InputScaling scaling, NoraConfig cfg) {
+    public static NestedAdapterWeights initialize(NoraContext context, float[] weight, int m, int n, InputScaling scaling,
+            NoraConfig cfg) {
         final String op = "NestedInitializer.initialize";
         if (m < 1 || n < 1 || weight.length != (long) m * n) {
             throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
@@ -59,11 +80,14 @@ public final class NestedInitializer {
         }
 
         SvdMethod method = cfg.svd().resolve(m, n, r);
-        float[] scaled = scaling.applyRight(weight, m);
-        TruncatedSvd svd = method == SvdMethod.RANDOMIZED
-                ? TruncatedSvd.randomized(scaled, m, n, r, cfg.oversampling(), cfg.powerIterations(), rng.nextLong())
-                : TruncatedSvd.exact(scaled, m, n, r, cfg.svdFloat64());
-        float[] sigma = svd.sigmaView();
+        SvdPlan plan = method == SvdMethod.RANDOMIZED
+                ? SvdPlan.randomized(cfg.oversampling(), cfg.powerIterations(), rng.nextLong())
+                : SvdPlan.exact(cfg.svdFloat64());
+        SvdFactors svd = context == null
+                ? HostSvd.compute(scaling.applyRight(weight, m), m, n, r, plan)
+                : context.computeBackend().truncatedSvdOfScaled(weight, m, n, scaling.diagonalView(), scaling.lowerView(),
+                        r, plan);
+        float[] sigma = svd.sigma();
         // SIGMA keeps Σ out of both outer factors, (U_r, V_rᵀ S⁻¹): the inner pair carries it.
         boolean sigmaInInner = cfg.init() == InnerInit.SIGMA;
         float[] bScale = new float[r];
@@ -72,8 +96,8 @@ public final class NestedInitializer {
             bScale[k] = sigmaInInner ? 1f : (float) cfg.split().bFactor(sigma[k]);
             aScale[k] = sigmaInInner ? 1f : (float) cfg.split().aFactor(sigma[k]);
         }
-        float[] b = scaleColumns(svd.uView(), m, r, bScale);
-        float[] a = scaling.solveRight(scaleRows(svd.vtView(), r, n, aScale), r);
+        float[] b = HostLapack.scaleColumns(svd.u(), m, r, bScale);
+        float[] a = scaling.solveRight(scaleRows(svd.vt(), r, n, aScale), r);
 
         if (cfg.init() == InnerInit.ZERO) {
             return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, kaimingUniform(rIn, r, rng),
@@ -99,9 +123,9 @@ public final class NestedInitializer {
      */
     public static float[] residualBase(float[] weight, int m, int n, float[] outerB, float[] innerB0, float[] innerA0,
             float[] outerA, int r, int rIn, double s) {
-        float[] effB = HostLinearAlgebra.multiply(false, false, m, rIn, r, outerB, innerB0);
-        float[] effA = HostLinearAlgebra.multiply(false, false, rIn, n, r, innerA0, outerA);
-        float[] delta = HostLinearAlgebra.multiply(false, false, m, n, rIn, effB, effA);
+        float[] effB = HostLapack.multiply(false, false, m, rIn, r, outerB, innerB0);
+        float[] effA = HostLapack.multiply(false, false, rIn, n, r, innerA0, outerA);
+        float[] delta = HostLapack.multiply(false, false, m, n, rIn, effB, effA);
         float[] residual = new float[m * n];
         for (int i = 0; i < residual.length; i++) {
             residual[i] = (float) (weight[i] - s * delta[i]);
@@ -123,9 +147,9 @@ public final class NestedInitializer {
     static float[] randomOrthonormalRows(int rows, int cols, SplittableRandom rng) {
         float[] g = new float[cols * rows];
         for (int i = 0; i < g.length; i++) {
-            g[i] = (float) TruncatedSvd.gaussian(rng);
+            g[i] = (float) HostSvd.gaussian(rng);
         }
-        HostLinearAlgebra.orthonormalizeColumns(g, cols, rows);
+        HostLapack.orthonormalizeColumns(g, cols, rows);
         return transpose(g, cols, rows);
     }
 
@@ -137,16 +161,6 @@ public final class NestedInitializer {
             }
         }
         return t;
-    }
-
-    private static float[] scaleColumns(float[] a, int rows, int cols, float[] scale) {
-        float[] out = new float[a.length];
-        for (int i = 0; i < rows; i++) {
-            for (int j = 0; j < cols; j++) {
-                out[i * cols + j] = a[i * cols + j] * scale[j];
-            }
-        }
-        return out;
     }
 
     private static float[] scaleRows(float[] a, int rows, int cols, float[] scale) {

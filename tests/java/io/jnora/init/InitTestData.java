@@ -7,7 +7,7 @@ final class InitTestData {
     private InitTestData() {}
 
     static double gaussian(SplittableRandom rng) {
-        return TruncatedSvd.gaussian(rng);
+        return io.jnora.backend.HostSvd.gaussian(rng);
     }
 
     /** W = Σ_k σ_k u_k v_kᵀ with random unit u_k, v_k and σ_k = decay^k: a decaying spectrum. */

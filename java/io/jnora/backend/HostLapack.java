@@ -1,4 +1,4 @@
-package io.jnora.init;
+package io.jnora.backend;
 
 import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
@@ -11,21 +11,21 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_sorgqr;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import io.jnora.NativeFailureException;
-import io.jnora.backend.CpuBackend;
 
 /**
  * Row-major dense linear algebra on host float arrays through OpenBLAS/LAPACK, for the one-off
- * work of initialisation (SVD, QR, Cholesky). Not a hot path: JNI copies the arrays.
+ * work of initialisation (products, QR, SVD). Internal to the library. Not a hot path: JNI copies
+ * the arrays in and out.
  */
-final class HostLinearAlgebra {
-    private HostLinearAlgebra() {}
+public final class HostLapack {
+    private HostLapack() {}
 
-    static void ensureLoaded() {
+    public static void ensureLoaded() {
         CpuBackend.ensureOpenBlas();
     }
 
     /** op(A) (m×k) times op(B) (k×n), a new m×n array. */
-    static float[] multiply(boolean transA, boolean transB, int m, int n, int k, float[] a, float[] b) {
+    public static float[] multiply(boolean transA, boolean transB, int m, int n, int k, float[] a, float[] b) {
         ensureLoaded();
         float[] c = new float[m * n];
         if (m == 0 || n == 0) {
@@ -36,11 +36,22 @@ final class HostLinearAlgebra {
         return c;
     }
 
+    /** W·diag(d) for W (rows×cols): each column scaled, a new array. */
+    public static float[] scaleColumns(float[] w, int rows, int cols, float[] d) {
+        float[] out = new float[w.length];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                out[i * cols + j] = w[i * cols + j] * d[j];
+            }
+        }
+        return out;
+    }
+
     /**
      * Orthonormal basis of the columns of Y (rows×cols, rows ≥ cols), in place: Householder QR
      * (sgeqrf) then the explicit Q (sorgqr). This is the re-orthonormalisation of HMT's power steps.
      */
-    static void orthonormalizeColumns(float[] y, int rows, int cols) {
+    public static void orthonormalizeColumns(float[] y, int rows, int cols) {
         ensureLoaded();
         float[] tau = new float[Math.max(1, cols)];
         check(LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, rows, cols, y, cols, tau), "sgeqrf", rows, cols);
@@ -48,7 +59,7 @@ final class HostLinearAlgebra {
     }
 
     /** Thin SVD of A (m×n) in float32 (sgesdd, divide and conquer); A is overwritten. */
-    static Svd svd(float[] a, int m, int n) {
+    public static Svd svd(float[] a, int m, int n) {
         ensureLoaded();
         int k = Math.min(m, n);
         float[] s = new float[k];
@@ -59,7 +70,7 @@ final class HostLinearAlgebra {
     }
 
     /** Thin SVD of A (m×n) computed in float64 (dgesdd), results rounded to float32. */
-    static Svd svdFloat64(float[] a, int m, int n) {
+    public static Svd svdFloat64(float[] a, int m, int n) {
         ensureLoaded();
         int k = Math.min(m, n);
         double[] ad = new double[a.length];
@@ -73,7 +84,7 @@ final class HostLinearAlgebra {
         return new Svd(m, n, k, toFloat(u), toFloat(s), toFloat(vt));
     }
 
-    static float[] toFloat(double[] values) {
+    public static float[] toFloat(double[] values) {
         float[] out = new float[values.length];
         for (int i = 0; i < values.length; i++) {
             out[i] = (float) values[i];
@@ -81,7 +92,7 @@ final class HostLinearAlgebra {
         return out;
     }
 
-    static void check(int info, String routine, int m, int n) {
+    public static void check(int info, String routine, int m, int n) {
         if (info != 0) {
             throw new NativeFailureException("LAPACK " + routine + " on a " + m + "×" + n + " matrix returned info = "
                     + info + (info > 0 ? " (did not converge / not positive definite)" : " (illegal argument)"));
@@ -89,5 +100,5 @@ final class HostLinearAlgebra {
     }
 
     /** A thin SVD: U (m×k), singular values descending (k), Vᵀ (k×n), row-major. */
-    record Svd(int m, int n, int k, float[] u, float[] sigma, float[] vt) {}
+    public record Svd(int m, int n, int k, float[] u, float[] sigma, float[] vt) {}
 }

@@ -1,0 +1,88 @@
+package io.jnora.init;
+
+import static io.jnora.init.InitTestData.relativeError;
+import static io.jnora.init.InitTestData.toDouble;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.jnora.Backend;
+import io.jnora.NoraContext;
+import io.jnora.backend.CudaProbe;
+import java.util.SplittableRandom;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The initialiser on a context's backend: on the CPU it is the host path exactly; on CUDA (cuSOLVER,
+ * W·S kept on the device) it matches the CPU to float32 SVD accuracy. The CUDA cases skip without a
+ * GPU, and fail instead with JNORA_REQUIRE_GPU=1.
+ */
+class InitOnBackendTest {
+    private static final long SEED = ThreadLocalRandom.current().nextLong();
+
+    @Test
+    void theCpuContextRunsTheHostPathExactly() {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        float[] w = InitTestData.decayingWeight(rng, 30, 22, 0.85);
+        InputScaling s = InputScaling.fromChannelStatistics(ScaleMode.rms(), new double[22], filled(22, 2.0));
+        NoraConfig cfg = NoraConfig.builder().outerRank(6).innerRank(2).seed(SEED).build();
+        try (NoraContext ctx = NoraContext.create(Backend.CPU)) {
+            NestedAdapterWeights onContext = NestedInitializer.initialize(ctx, w, 30, 22, s, cfg);
+            NestedAdapterWeights onHost = NestedInitializer.initialize(w, 30, 22, s, cfg);
+            assertArrayEquals(onHost.outerA(), onContext.outerA());
+            assertArrayEquals(onHost.outerB(), onContext.outerB());
+            assertArrayEquals(onHost.innerA(), onContext.innerA());
+        }
+    }
+
+    private static double[] filled(int n, double v) {
+        double[] a = new double[n];
+        java.util.Arrays.fill(a, v);
+        return a;
+    }
+
+    static Stream<Arguments> cases() {
+        return Stream.of(ScaleMode.none(), ScaleMode.meanAbs(), ScaleMode.rms(), ScaleMode.whiten())
+                .flatMap(mode -> Stream.of(SvdMethod.EXACT, SvdMethod.RANDOMIZED)
+                        .flatMap(svd -> Stream.of(new int[] {70, 50}, new int[] {50, 70})  // both gesvd layouts
+                                .map(shape -> Arguments.of(mode, svd, shape[0], shape[1]))));
+    }
+
+    /**
+     * σ within 1e-5 of σ_1 and B A within 1e-3 relative (singular subspaces of float32 SVDs move by
+     * rounding over the spectral gap; the same Ω is used on both sides for the randomized path).
+     */
+    @ParameterizedTest(name = "{0} {1} {2}×{3}")
+    @MethodSource("cases")
+    void cudaMatchesTheCpu(ScaleMode mode, SvdMethod svd, int m, int n) {
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available() && "1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
+            fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
+        }
+        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        SplittableRandom rng = new SplittableRandom(SEED);
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.85);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 300), 300, n);
+        NoraConfig cfg = NoraConfig.builder().outerRank(12).innerRank(4).scaleMode(mode).svd(svd).seed(SEED).build();
+        NestedAdapterWeights cpu = NestedInitializer.initialize(w, m, n, stats.scaling(mode), cfg);
+        NestedAdapterWeights gpu;
+        try (NoraContext ctx = NoraContext.create(Backend.CUDA)) {
+            gpu = NestedInitializer.initialize(ctx, w, m, n, stats.scaling(mode), cfg);
+        }
+        float[] sc = cpu.singularValues();
+        float[] sg = gpu.singularValues();
+        for (int k = 0; k < sc.length; k++) {
+            assertTrue(Math.abs(sc[k] - sg[k]) <= 1e-5 * sc[0], mode + " " + svd + ": σ_" + k + " " + sg[k] + " vs " + sc[k]
+                    + " (seed " + SEED + ")");
+        }
+        double err = relativeError(toDouble(gpu.outerProduct()), toDouble(cpu.outerProduct()));
+        assertTrue(err <= 1e-3, mode + " " + svd + ": B A on CUDA vs CPU: " + err + " (seed " + SEED + ")");
+    }
+}
