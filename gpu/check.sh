@@ -51,4 +51,5 @@ for s in "${status[@]}"; do printf '%-18s %s\n' "${s%%|*}" "${s#*|}"; done
 grep -h -E "tests (successful|failed|skipped)" "$log/java-tests.txt" | sed 's/^/  /'
 grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check: /'
 grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
+grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
 for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done
