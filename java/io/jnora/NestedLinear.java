@@ -34,6 +34,13 @@ public final class NestedLinear implements AutoCloseable {
     private long effectiveInnerAVersion = -1;
     private long effectiveInnerBVersion = -1;
 
+    // merge(): the effective factors folded into the base, kept so that unmerge() subtracts exactly
+    // what was added, and the inner factors' versions at that moment.
+    private Matrix mergedA;
+    private Matrix mergedB;
+    private long mergedInnerAVersion;
+    private long mergedInnerBVersion;
+
     private final Workspace workspace;
     private boolean closed;
 
@@ -122,7 +129,9 @@ public final class NestedLinear implements AutoCloseable {
         Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
 
         backend.gemm(false, true, t, m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
-        if (chosen == Association.OUTER_FIRST) {
+        if (isMerged()) {
+            requireMergedInnerUnchanged(op);  // the adapter is inside the base weight: nothing to add
+        } else if (chosen == Association.OUTER_FIRST) {
             workspace.ensure(t, r, rIn);
             backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, workspace.z1);
             backend.innerForward(t, r, rIn, scale, workspace.z1, innerA.pointer(), innerB.pointer(),
@@ -135,6 +144,57 @@ public final class NestedLinear implements AutoCloseable {
             backend.expand(t, m, rIn, scale, workspace.z2, effectiveB.pointer(), false, 1f, y.pointer());
         }
         y.markModified();
+    }
+
+    /**
+     * Folds s·B B' A' A into the base weight (SPEC §2.5): the forward then costs the base GEMM alone.
+     * While merged, the forward adds nothing, the backward is refused (unmerge to train) and so is a
+     * forward after an inner factor changed (the merged weight would be stale).
+     */
+    public void merge() {
+        requireOpen();
+        if (isMerged()) {
+            throw new IllegalStateException("NestedLinear.merge: already merged");
+        }
+        refreshEffectiveFactors();
+        mergedA = context.allocate(rIn, n);
+        mergedB = context.allocate(m, rIn);
+        backend.copy(effectiveA.pointer(), mergedA.pointer(), mergedA.size());
+        backend.copy(effectiveB.pointer(), mergedB.pointer(), mergedB.size());
+        backend.gemm(false, false, m, n, rIn, scale, mergedB.pointer(), mergedA.pointer(), 1f, baseWeight.pointer());
+        baseWeight.markModified();
+        mergedInnerAVersion = innerA.version();
+        mergedInnerBVersion = innerB.version();
+    }
+
+    /** Restores the base weight merge() changed, to float rounding: W_base − s·(BB')(A'A) as merged. */
+    public void unmerge() {
+        requireOpen();
+        if (!isMerged()) {
+            throw new IllegalStateException("NestedLinear.unmerge: not merged");
+        }
+        backend.gemm(false, false, m, n, rIn, -scale, mergedB.pointer(), mergedA.pointer(), 1f, baseWeight.pointer());
+        baseWeight.markModified();
+        mergedA.close();
+        mergedB.close();
+        mergedA = null;
+        mergedB = null;
+    }
+
+    public boolean isMerged() {
+        return mergedA != null;
+    }
+
+    /** The base weight the layer runs on (m×n); with the adapter folded in while merged. */
+    public Matrix baseWeight() {
+        requireOpen();
+        return baseWeight;
+    }
+
+    private void requireMergedInnerUnchanged(String operation) {
+        if (innerA.version() != mergedInnerAVersion || innerB.version() != mergedInnerBVersion) {
+            throw new IllegalStateException(operation + ": an inner factor changed after merge(); unmerge() first");
+        }
     }
 
     /** Y = X W_baseᵀ alone (the adapter disabled): the baseline the adapter's overhead is measured against. */
@@ -185,6 +245,9 @@ public final class NestedLinear implements AutoCloseable {
         Checks.requireShape(op, "dB'", out.innerB(), r, rIn, "the shape of B'");
         Checks.requireShape(op, "dX", out.input(), t, n, "the shape of X");
 
+        if (isMerged()) {
+            throw new IllegalStateException(op + ": the adapter is merged into the base weight; unmerge() to train");
+        }
         workspace.ensure(t, r, rIn);
         Workspace w = workspace;
         backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, w.z1);
@@ -246,6 +309,10 @@ public final class NestedLinear implements AutoCloseable {
         if (effectiveA != null) {
             effectiveA.close();
             effectiveB.close();
+        }
+        if (mergedA != null) {
+            mergedA.close();
+            mergedB.close();
         }
         workspace.close();
         context.unregister(this);

@@ -78,6 +78,18 @@ public final class NoraContext implements AutoCloseable {
         return m;
     }
 
+    /** Y = X Wᵀ, the plain linear layer (rows served with no adapter): X is T×n, W is m×n, Y is T×m. */
+    public void linear(Matrix x, Matrix weight, Matrix y) {
+        final String op = "NoraContext.linear";
+        requireSameContext(op, "X", x);
+        requireSameContext(op, "W", weight);
+        requireSameContext(op, "Y", y);
+        Checks.requireCols(op, "X", x, weight.cols(), "W is " + weight.shape());
+        Checks.requireShape(op, "Y", y, x.rows(), weight.rows(), "T×m for X " + x.shape() + " and W " + weight.shape());
+        backend.gemm(false, true, x.rows(), weight.rows(), weight.cols(), 1f, x.pointer(), weight.pointer(), 0f, y.pointer());
+        y.markModified();
+    }
+
     /** Waits for every operation issued on this context to finish. */
     public void synchronize() {
         requireOpen();

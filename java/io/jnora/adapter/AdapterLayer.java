@@ -3,6 +3,7 @@ package io.jnora.adapter;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
 import io.jnora.ShapeMismatchException;
+import io.jnora.backend.HostLapack;
 import io.jnora.init.NestedAdapterWeights;
 import io.jnora.init.NestedInitializer;
 
@@ -47,14 +48,47 @@ public record AdapterLayer(
 
     /** The base this layer runs on, from the original weight W (m×n). */
     public float[] baseWeight(float[] originalWeight) {
-        if (originalWeight.length != (long) outFeatures * inFeatures) {
-            throw new ShapeMismatchException("AdapterLayer.baseWeight: layer '" + name + "' is " + outFeatures + "×"
-                    + inFeatures + " but the weight holds " + originalWeight.length + " values");
-        }
+        requireShape("baseWeight", originalWeight);
         return usesResidualBase()
                 ? NestedInitializer.residualBase(originalWeight, outFeatures, inFeatures, outerB, innerB0, innerA0, outerA,
                         outerRank, innerRank, scale)
                 : originalWeight;
+    }
+
+    /**
+     * The merged weight base + s·(BB')(A'A) (SPEC §2.5) for the original W: what a layer with the
+     * adapter folded in runs on. Host arithmetic, float32 products added in float64.
+     */
+    public float[] mergedWeight(float[] originalWeight) {
+        return addDelta(baseWeight(originalWeight), innerB, innerA, scale);
+    }
+
+    /**
+     * The original W back from a merged weight: W_m − s·(BB')(A'A), plus s·(BB'₀)(A'₀A) when the layer
+     * ran on the SIGMA residual. Inverse of {@link #mergedWeight} to float rounding.
+     */
+    public float[] unmergedWeight(float[] mergedWeight) {
+        requireShape("unmergedWeight", mergedWeight);
+        float[] base = addDelta(mergedWeight, innerB, innerA, -scale);
+        return usesResidualBase() ? addDelta(base, innerB0, innerA0, scale) : base;
+    }
+
+    private float[] addDelta(float[] weight, float[] inB, float[] inA, double s) {
+        float[] effB = HostLapack.multiply(false, false, outFeatures, innerRank, outerRank, outerB, inB);
+        float[] effA = HostLapack.multiply(false, false, innerRank, inFeatures, outerRank, inA, outerA);
+        float[] delta = HostLapack.multiply(false, false, outFeatures, inFeatures, innerRank, effB, effA);
+        float[] out = new float[weight.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (float) (weight[i] + s * delta[i]);
+        }
+        return out;
+    }
+
+    private void requireShape(String operation, float[] weight) {
+        if (weight.length != (long) outFeatures * inFeatures) {
+            throw new ShapeMismatchException("AdapterLayer." + operation + ": layer '" + name + "' is " + outFeatures + "×"
+                    + inFeatures + " but the weight holds " + weight.length + " values");
+        }
     }
 
     /** The layer on a context's backend, given the original weight W. */

@@ -13,9 +13,6 @@ import io.jnora.init.OutputError;
 import io.jnora.init.ScaleMode;
 import io.jnora.init.ScalingRule;
 import io.jnora.init.SvdMethod;
-import io.jnora.io.SafetensorsFile;
-import io.jnora.io.TensorInfo;
-import io.jnora.io.TensorRef;
 import io.jnora.stats.ActivationStats;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -102,20 +99,10 @@ final class InitCommand implements Callable<Integer> {
         }
         NoraConfig cfg = builder.build();
 
-        float[] w;
-        int m;
-        int n;
-        TensorRef weightRef = TensorRef.parse(weight);
-        try (SafetensorsFile f = SafetensorsFile.open(weightRef.file())) {
-            TensorInfo info = weightRef.resolve(f);
-            if (info.rank() != 2) {
-                throw new ShapeMismatchException("init: weight " + weight + " has shape " + Arrays.toString(info.shape())
-                        + ", expected 2 dimensions (out × in)");
-            }
-            m = Math.toIntExact(info.shape()[0]);
-            n = Math.toIntExact(info.shape()[1]);
-            w = f.readFloats(info.name());
-        }
+        TensorInputs.Weight weightIn = TensorInputs.weight("init", "--weight", weight);
+        float[] w = weightIn.values();
+        int m = weightIn.m();
+        int n = weightIn.n();
         try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
             err.println("init: backend " + ctx.selection());
             return run(ctx, cfg, mode, w, m, n, stdout, err);
@@ -125,32 +112,23 @@ final class InitCommand implements Callable<Integer> {
     private int run(NoraContext ctx, NoraConfig cfg, ScaleMode mode, float[] w, int m, int n, PrintWriter stdout,
             PrintWriter err) {
         ActivationStats stats = ActivationStats.create(n, mode.needsCovariance());
-        TensorRef calibRef = TensorRef.parse(calib);
-        float[] sample;
-        int sampleRows;
-        try (SafetensorsFile f = SafetensorsFile.open(calibRef.file())) {
-            TensorInfo info = calibRef.resolve(f);
-            long[] shape = info.shape();
-            if (info.rank() < 1 || shape[shape.length - 1] != n) {
-                throw new ShapeMismatchException("init: calibration " + calib + " has shape " + Arrays.toString(shape)
-                        + " but the weight " + m + "×" + n + " takes " + n + " inputs (the last dimension must be " + n + ")");
-            }
-            float[] x = f.readFloats(info.name());
-            int rows = x.length / n;
-            if (rows == 0) {
-                throw new ShapeMismatchException("init: calibration " + calib + " holds no rows");
-            }
-            for (int start = 0; start < rows; start += BATCH_ROWS) {
-                int count = Math.min(BATCH_ROWS, rows - start);
-                try (Matrix batch = ctx.matrix(count, n, Arrays.copyOfRange(x, start * n, (start + count) * n))) {
-                    stats.accumulate(batch);  // on the device when the context is CUDA
-                }
-                err.printf("init: statistics %d/%d rows%n", start + count, rows);
-                err.flush();
-            }
-            sampleRows = Math.min(rows, 1024);
-            sample = Arrays.copyOf(x, sampleRows * n);
+        TensorInputs.Rows calibIn = TensorInputs.rows("init", "--calib", calib, n,
+                "the weight " + m + "×" + n + " takes " + n + " inputs");
+        float[] x = calibIn.values();
+        int rows = calibIn.rows();
+        if (rows == 0) {
+            throw new ShapeMismatchException("init: calibration " + calib + " holds no rows");
         }
+        for (int start = 0; start < rows; start += BATCH_ROWS) {
+            int count = Math.min(BATCH_ROWS, rows - start);
+            try (Matrix batch = ctx.matrix(count, n, Arrays.copyOfRange(x, start * n, (start + count) * n))) {
+                stats.accumulate(batch);  // on the device when the context is CUDA
+            }
+            err.printf("init: statistics %d/%d rows%n", start + count, rows);
+            err.flush();
+        }
+        int sampleRows = Math.min(rows, 1024);
+        float[] sample = Arrays.copyOf(x, sampleRows * n);
         err.printf("init: %s SVD of a %d×%d weight at r = %d (%s scaling)...%n",
                 cfg.svd().resolve(m, n, rank).name().toLowerCase(Locale.ROOT), m, n, rank, mode);
         err.flush();

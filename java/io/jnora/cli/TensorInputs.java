@@ -1,0 +1,59 @@
+package io.jnora.cli;
+
+import io.jnora.ShapeMismatchException;
+import io.jnora.io.Dtype;
+import io.jnora.io.SafetensorsFile;
+import io.jnora.io.TensorInfo;
+import io.jnora.io.TensorRef;
+import java.util.Arrays;
+
+/** Reading the commands' FILE#TENSOR inputs with their shapes checked, naming the option and file. */
+final class TensorInputs {
+    private TensorInputs() {}
+
+    /** A weight (out × in) with the tensor's name and dtype, to write a result back alike. */
+    record Weight(String name, Dtype dtype, int m, int n, float[] values) {}
+
+    /** Rows of width n; {@code shape} keeps the leading dimensions (the last is n). */
+    record Rows(long[] shape, int rows, float[] values) {}
+
+    static Weight weight(String command, String option, String ref) {
+        TensorRef tensorRef = TensorRef.parse(ref);
+        try (SafetensorsFile f = SafetensorsFile.open(tensorRef.file())) {
+            TensorInfo info = tensorRef.resolve(f);
+            if (info.rank() != 2) {
+                throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape "
+                        + Arrays.toString(info.shape()) + ", expected 2 dimensions (out × in)");
+            }
+            return new Weight(info.name(), info.dtype(), Math.toIntExact(info.shape()[0]),
+                    Math.toIntExact(info.shape()[1]), f.readFloats(info.name()));
+        }
+    }
+
+    static Rows rows(String command, String option, String ref, int width, String widthReason) {
+        TensorRef tensorRef = TensorRef.parse(ref);
+        try (SafetensorsFile f = SafetensorsFile.open(tensorRef.file())) {
+            TensorInfo info = tensorRef.resolve(f);
+            long[] shape = info.shape();
+            if (info.rank() < 1 || shape[shape.length - 1] != width) {
+                throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape " + Arrays.toString(shape)
+                        + " but " + widthReason + " (the last dimension must be " + width + ")");
+            }
+            float[] values = f.readFloats(info.name());
+            return new Rows(shape, values.length / width, values);
+        }
+    }
+
+    /** Integer indices (int32/int64/...) of a tensor, one per row. */
+    static long[] indices(String command, String option, String ref, int rows) {
+        TensorRef tensorRef = TensorRef.parse(ref);
+        try (SafetensorsFile f = SafetensorsFile.open(tensorRef.file())) {
+            TensorInfo info = tensorRef.resolve(f);
+            if (info.elementCount() != rows) {
+                throw new ShapeMismatchException(command + ": " + option + " " + ref + " holds " + info.elementCount()
+                        + " indices for " + rows + " input rows");
+            }
+            return f.readLongs(info.name());
+        }
+    }
+}
