@@ -41,6 +41,16 @@ public record AdapterLayer(
                 w.outerA(), w.outerB(), w.innerA(), w.innerB(), w.innerA0(), w.innerB0());
     }
 
+    /** The same layer with other trainable inner factors (after training). */
+    public AdapterLayer withInner(float[] newInnerA, float[] newInnerB) {
+        if (newInnerA.length != innerA.length || newInnerB.length != innerB.length) {
+            throw new ShapeMismatchException("AdapterLayer.withInner: layer '" + name + "' needs A' " + innerRank + "×"
+                    + outerRank + " and B' " + outerRank + "×" + innerRank);
+        }
+        return new AdapterLayer(name, outFeatures, inFeatures, outerRank, innerRank, alpha, rule, scale, scaleMode, init,
+                split, svd, outerA, outerB, newInnerA, newInnerB, innerA0, innerB0);
+    }
+
     /** Whether the layer runs on W − s·BB'₀A'₀A (SIGMA) rather than W. */
     public boolean usesResidualBase() {
         return innerA0 != null;

@@ -29,6 +29,8 @@ public final class NoraConfig {
     private final ScalingRule rule;
     private final double scale;
     private final long seed;
+    private final boolean alphaGiven;
+    private final boolean constantScale;
 
     private NoraConfig(Builder b, double alpha, double scale) {
         this.outerRank = b.outerRank;
@@ -44,10 +46,22 @@ public final class NoraConfig {
         this.rule = b.rule;
         this.scale = scale;
         this.seed = b.seed;
+        this.alphaGiven = b.alpha != null;
+        this.constantScale = b.constantScale != null;
     }
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** A builder holding this configuration, to derive a variant (e.g. another inner rank per layer). */
+    public Builder toBuilder() {
+        Builder b = new Builder().outerRank(outerRank).innerRank(innerRank).scaleMode(scaleMode).svd(svd)
+                .oversampling(oversampling).powerIterations(powerIterations).svdFloat64(svdFloat64).init(init)
+                .split(split).rule(rule).seed(seed);
+        b.alpha = alphaGiven ? alpha : null;
+        b.constantScale = constantScale ? scale : null;
+        return b;
     }
 
     public int outerRank() { return outerRank; }
