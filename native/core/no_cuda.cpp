@@ -55,4 +55,8 @@ jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, in
     return JNORA_NOT_BUILT();
 }
 
+jnora_status_t jnora_widen_to_double(jnora_handle_t, int, int, const float*, int, double*) {
+    return JNORA_NOT_BUILT();
+}
+
 }  // extern "C"

@@ -246,9 +246,34 @@ jnora_status_t launch_activation_stats(StatsVersion version, cudaStream_t stream
     return JNORA_STATUS_SUCCESS;
 }
 
+namespace {
+__global__ void widen_to_double_kernel(long long total, int cols, const float* __restrict__ x, int ldx,
+                                       double* __restrict__ out) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        long long t = i / cols;
+        out[i] = static_cast<double>(x[t * ldx + (i - t * cols)]);
+    }
+}
+}  // namespace
+
 }  // namespace jnora
 
 extern "C" {
+
+jnora_status_t jnora_widen_to_double(jnora_handle_t handle, int rows, int cols, const float* x, int ldx,
+                                     double* out) {
+    JNORA_REQUIRE(handle != nullptr, "jnora_widen_to_double: handle is NULL");
+    JNORA_REQUIRE(rows >= 0 && cols >= 0 && ldx >= cols, "jnora_widen_to_double: rows=%d cols=%d ldx=%d", rows,
+                  cols, ldx);
+    long long total = (long long)rows * cols;
+    if (total == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(x != nullptr && out != nullptr, "jnora_widen_to_double: NULL pointer");
+    int blocks = (int)std::min<long long>((total + 255) / 256, 4096);  // grid-stride beyond
+    jnora::widen_to_double_kernel<<<blocks, 256, 0, handle->stream>>>(total, cols, x, ldx, out);
+    JNORA_LAUNCH_CHECK(widen_to_double_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
 
 jnora_status_t jnora_activation_stats_workspace_size(int rows, int cols, size_t* bytes) {
     JNORA_REQUIRE(bytes != nullptr, "jnora_activation_stats_workspace_size: bytes is NULL");

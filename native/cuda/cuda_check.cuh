@@ -15,7 +15,14 @@
     } while (0)
 
 // After every launch: a bad configuration shows here, not at the next unrelated call.
-#define JNORA_LAUNCH_CHECK(kernel_name) JNORA_CUDA_CHECK(cudaGetLastError())
+#define JNORA_LAUNCH_CHECK(kernel_name)                                                       \
+    do {                                                                                      \
+        cudaError_t jnora_err_ = cudaGetLastError();                                          \
+        if (jnora_err_ != cudaSuccess)                                                        \
+            return JNORA_FAIL(JNORA_STATUS_CUDA_ERROR, "launch of %s failed: %s (%s)",         \
+                              #kernel_name, cudaGetErrorName(jnora_err_),                     \
+                              cudaGetErrorString(jnora_err_));                                \
+    } while (0)
 
 #define JNORA_REQUIRE(condition, ...)                                                         \
     do {                                                                                      \

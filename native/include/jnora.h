@@ -111,6 +111,12 @@ jnora_status_t jnora_activation_stats(jnora_handle_t handle, int rows, int cols,
                                       int ldx, double* sum_abs, double* sum_sq, float* max_abs,
                                       void* workspace, size_t workspace_bytes);
 
+/* Widening copy: out[i] = (double) x[i] for rows x cols of X (ldx) into a dense rows x cols array.
+ * It feeds the covariance of the statistics to a float64 SYRK, so that XᵀX is summed in double
+ * (SPEC §2.1) as on the CPU. */
+jnora_status_t jnora_widen_to_double(jnora_handle_t handle, int rows, int cols, const float* x, int ldx,
+                                     double* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -207,6 +207,97 @@ void check_stats_arguments() {
 
 }  // namespace
 
+// The C API wrappers with padded leading dimensions: results as the reference computes them in the
+// strided layout, and the padding columns (poisoned with a sentinel) left exactly as they were.
+void expect_padding_untouched(const char* name, const std::vector<float>& got, int rows, int cols, int ld) {
+    bool ok = true;
+    for (int i = 0; i < rows; ++i)
+        for (int j = cols; j < ld; ++j) ok = ok && got[size_t(i) * ld + j] == -7.0f;
+    std::printf("%-60s %s\n", name, ok ? "ok  " : "FAIL (padding written)");
+    (ok ? passed : failed)++;
+}
+
+std::vector<float> padded(const std::vector<float>& dense, int rows, int cols, int ld) {
+    std::vector<float> out(size_t(rows) * ld, -7.0f);
+    for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < cols; ++j) out[size_t(i) * ld + j] = dense[size_t(i) * cols + j];
+    return out;
+}
+
+void check_wrappers_with_padding() {
+    jnora_handle_t h;
+    jnora_create(&h);
+    const int T = 19, n = 45, m = 38, r = 12, r_in = 5;
+    const int ldx = n + 3, ldz = r + 2, ldy = m + 5, ldz2 = r_in + 1;
+    auto x = random_matrix(T, n), a = random_matrix(r, n), b = random_matrix(m, r);
+    auto ai = random_matrix(r_in, r), bi = random_matrix(r, r_in);
+    std::vector<float> xp = padded(x, T, n, ldx);
+    char name[128];
+    // shrink: Z = 0.5 X Aᵀ into a padded Z
+    std::vector<float> zp(size_t(T) * ldz, -7.0f), want = zp;
+    jnora::reference::strided_gemm(T, r, n, 0.5f, xp.data(), ldx, 1, a.data(), n, 1, 0.0f, want.data(), ldz);
+    float *dx = to_device(xp), *da = to_device(a), *db = to_device(b), *dz = to_device(zp);
+    jnora_status_t st = jnora_shrink(h, T, r, n, 0.5f, dx, ldx, da, n, 1, dz, ldz);
+    cudaDeviceSynchronize();
+    auto got = to_host(dz, zp.size());
+    std::snprintf(name, sizeof name, "jnora_shrink ldx=%d ldz=%d", ldx, ldz);
+    auto strip = [](const std::vector<float>& v, int rows, int cols, int ld) {
+        std::vector<float> d(size_t(rows) * cols);
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < cols; ++j) d[size_t(i) * cols + j] = v[size_t(i) * ld + j];
+        return d;
+    };
+    expect_close(name, strip(got, T, r, ldz), strip(want, T, r, ldz), st);
+    expect_padding_untouched("jnora_shrink padding", got, T, r, ldz);
+    // expand: Y += Z Bᵀ into a padded Y (beta = 1)
+    auto y = random_matrix(T, m);
+    std::vector<float> yp = padded(y, T, m, ldy), ywant = yp;
+    jnora::reference::strided_gemm(T, m, r, 1.0f, got.data(), ldz, 1, b.data(), r, 1, 1.0f, ywant.data(), ldy);
+    float* dy = to_device(yp);
+    st = jnora_expand(h, T, m, r, 1.0f, dz, ldz, db, r, 1, 1.0f, dy, ldy);
+    cudaDeviceSynchronize();
+    auto ygot = to_host(dy, yp.size());
+    std::snprintf(name, sizeof name, "jnora_expand ldz=%d ldy=%d beta=1", ldz, ldy);
+    expect_close(name, strip(ygot, T, m, ldy), strip(ywant, T, m, ldy), st);
+    expect_padding_untouched("jnora_expand padding", ygot, T, m, ldy);
+    // weight_grad: G = Zᵀ X' with padded operands (the transposed-view path), G padded
+    const int ldg = n + 4;
+    std::vector<float> gp(size_t(r) * ldg, -7.0f), gwant = gp;
+    jnora::reference::strided_gemm(r, n, T, 1.0f, got.data(), 1, ldz, xp.data(), 1, ldx, 0.0f, gwant.data(), ldg);
+    float* dg = to_device(gp);
+    st = jnora_weight_grad(h, T, r, n, dz, ldz, dx, ldx, dg, ldg);
+    cudaDeviceSynchronize();
+    auto ggot = to_host(dg, gp.size());
+    std::snprintf(name, sizeof name, "jnora_weight_grad ldp=%d ldq=%d ldg=%d", ldz, ldx, ldg);
+    expect_close(name, strip(ggot, r, n, ldg), strip(gwant, r, n, ldg), st);
+    expect_padding_untouched("jnora_weight_grad padding", ggot, r, n, ldg);
+    // inner forward with padded Z1, Z2, Z3
+    std::vector<float> z2p(size_t(T) * ldz2, -7.0f), z3p(size_t(T) * ldz, -7.0f), z2want = z2p, z3want = z3p;
+    jnora::reference::inner_forward(T, r, r_in, 0.25f, got.data(), ldz, ai.data(), bi.data(), z2want.data(), ldz2,
+                                    z3want.data(), ldz);
+    float *dai = to_device(ai), *dbi = to_device(bi), *dz2 = to_device(z2p), *dz3 = to_device(z3p);
+    st = jnora_inner_forward(h, T, r, r_in, 0.25f, dz, ldz, dai, dbi, dz2, ldz2, dz3, ldz);
+    cudaDeviceSynchronize();
+    auto z2got = to_host(dz2, z2p.size()), z3got = to_host(dz3, z3p.size());
+    expect_close("jnora_inner_forward padded (Z2)", strip(z2got, T, r_in, ldz2), strip(z2want, T, r_in, ldz2), st);
+    expect_close("jnora_inner_forward padded (Z3)", strip(z3got, T, r, ldz), strip(z3want, T, r, ldz), st);
+    expect_padding_untouched("jnora_inner_forward padding", z3got, T, r, ldz);
+    // widen to double: exact
+    double* dwide = nullptr;
+    cudaMalloc(&dwide, sizeof(double) * T * n);
+    st = jnora_widen_to_double(h, T, n, dx, ldx, dwide);
+    std::vector<double> wide(size_t(T) * n);
+    cudaMemcpy(wide.data(), dwide, wide.size() * sizeof(double), cudaMemcpyDeviceToHost);
+    bool exact = st == JNORA_STATUS_SUCCESS;
+    for (int i = 0; i < T; ++i)
+        for (int j = 0; j < n; ++j) exact = exact && wide[size_t(i) * n + j] == double(x[size_t(i) * n + j]);
+    std::printf("%-60s %s\n", "jnora_widen_to_double ldx padded", exact ? "ok  " : "FAIL");
+    (exact ? passed : failed)++;
+    for (float* p : {dx, da, db, dz, dy, dg, dai, dbi, dz2, dz3}) cudaFree(p);
+    cudaFree(dwide);
+    jnora_destroy(h);
+}
+
 int main() {
     int devices = 0;
     if (jnora_cuda_device_count(&devices) != JNORA_STATUS_SUCCESS) {
@@ -229,6 +320,7 @@ int main() {
     for (auto version : {jnora::StatsVersion::Naive, jnora::StatsVersion::Chunked})
         for (const auto& s : stats_shapes) check_stats(version, s[0], s[1], s[2]);
     check_stats_arguments();
+    check_wrappers_with_padding();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

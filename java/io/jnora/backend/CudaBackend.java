@@ -3,7 +3,9 @@ package io.jnora.backend;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
 import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_FILL_MODE_LOWER;
 import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDsyrk_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
@@ -50,8 +52,8 @@ public final class CudaBackend implements ComputeBackend {
     private int statsColumns;
     private Pointer statsWorkspace;
     private long statsWorkspaceBytes;
-    private FloatPointer gramScratch;
-    private long gramScratchElements;
+    private final DeviceScratch gramScratch = new DeviceScratch("XᵀX in float64");
+    private final DeviceScratch widenScratch = new DeviceScratch("a batch widened to float64");
     private CudaSvd svd;  // made on first use: it loads cuSOLVER
     private boolean closed;
 
@@ -59,14 +61,24 @@ public final class CudaBackend implements ComputeBackend {
     public CudaBackend(String device) {
         this.device = device;
         cuda(cudaStreamCreate(stream), "cudaStreamCreate");
-        int status = cublasCreate_v2(cublas);
-        if (status != 0) {
+        try {
+            cublasCheck(cublasCreate_v2(cublas), "cublasCreate");
+            cublasCheck(cublasSetStream_v2(cublas, stream), "cublasSetStream");
+            NativeLibrary.check(JnoraNative.jnora_create(kernels), "jnora_create");
+            NativeLibrary.check(JnoraNative.jnora_set_stream(kernels, stream), "jnora_set_stream");
+        } catch (RuntimeException e) {
+            // Give back what was made before the failure: nobody else holds these handles.
+            if (!kernels.isNull()) {
+                JnoraNative.jnora_destroy(kernels);
+            }
+            if (!cublas.isNull()) {
+                cublasDestroy_v2(cublas);
+            }
             cudaStreamDestroy(stream);
-            throw new NativeFailureException("cublasCreate: cuBLAS status " + status);
+            alphaHost.close();
+            betaHost.close();
+            throw e;
         }
-        cublasCheck(cublasSetStream_v2(cublas, stream), "cublasSetStream");
-        NativeLibrary.check(JnoraNative.jnora_create(kernels), "jnora_create");
-        NativeLibrary.check(JnoraNative.jnora_set_stream(kernels, stream), "jnora_set_stream");
     }
 
     private static void cuda(int error, String call) {
@@ -190,9 +202,17 @@ public final class CudaBackend implements ComputeBackend {
                 "jnora_weight_grad");
     }
 
+    /** The row-transform kernel keeps r + r_in floats of a row in shared memory (48 KiB by default). */
+    private static final int MAX_ROW_TRANSFORM_FLOATS = 12 * 1024;
+
     @Override
     public void innerForward(int rows, int r, int rIn, float s, FloatPointer z1,
             FloatPointer innerA, FloatPointer innerB, FloatPointer z2, FloatPointer z3) {
+        if (r + rIn > MAX_ROW_TRANSFORM_FLOATS) {  // beyond the kernel's shared memory: two GEMMs
+            gemm(false, true, rows, rIn, r, 1f, z1, innerA, 0f, z2);
+            gemm(false, true, rows, r, rIn, s, z2, innerB, 0f, z3);
+            return;
+        }
         NativeLibrary.check(JnoraNative.jnora_inner_forward(kernels, rows, r, rIn, s, z1, r, innerA, innerB,
                 z2, rIn, z3, r), "jnora_inner_forward");
     }
@@ -200,6 +220,11 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void innerBackward(int rows, int r, int rIn, FloatPointer dz3, FloatPointer innerA,
             FloatPointer innerB, FloatPointer dz2, FloatPointer dz1) {
+        if (r + rIn > MAX_ROW_TRANSFORM_FLOATS) {
+            gemm(false, false, rows, rIn, r, 1f, dz3, innerB, 0f, dz2);
+            gemm(false, false, rows, r, rIn, 1f, dz2, innerA, 0f, dz1);
+            return;
+        }
         NativeLibrary.check(JnoraNative.jnora_inner_backward(kernels, rows, r, rIn, dz3, r, innerA, innerB,
                 dz2, rIn, dz1, r), "jnora_inner_backward");
     }
@@ -227,17 +252,16 @@ public final class CudaBackend implements ComputeBackend {
                 statsSumAbs, statsSumSq, statsMaxAbs, statsWorkspace, statsWorkspaceBytes), "jnora_activation_stats");
         long gramElements = (long) cols * cols;
         if (gram != null) {
-            ensureGramScratch(gramElements);
-            gemm(true, false, cols, cols, rows, 1f, x, x, 0f, gramScratch);
+            accumulateGramOnDevice(rows, cols, x);
         }
         try (DoublePointer hostAbs = new DoublePointer(cols); DoublePointer hostSq = new DoublePointer(cols);
                 FloatPointer hostMax = new FloatPointer(cols);
-                FloatPointer hostGram = gram == null ? null : new FloatPointer(gramElements)) {
+                DoublePointer hostGram = gram == null ? null : new DoublePointer(gramElements)) {
             toHost(hostAbs, statsSumAbs, (long) cols * Double.BYTES);
             toHost(hostSq, statsSumSq, (long) cols * Double.BYTES);
             toHost(hostMax, statsMaxAbs, (long) cols * Float.BYTES);
             if (hostGram != null) {
-                toHost(hostGram, gramScratch, gramElements * Float.BYTES);
+                toHost(hostGram, gramScratch.pointer(), gramElements * Double.BYTES);
             }
             synchronize();
             double[] batchAbs = new double[cols];
@@ -253,19 +277,10 @@ public final class CudaBackend implements ComputeBackend {
                             + "; inputs must be finite)");
                 }
             }
-            float[] batchGram = null;
+            double[] batchGram = null;
             if (hostGram != null) {
-                batchGram = new float[Math.toIntExact(gramElements)];
+                batchGram = new double[Math.toIntExact(gramElements)];
                 hostGram.get(batchGram);
-                for (int i = 0; i < cols; i++) {
-                    for (int j = i; j < cols; j++) {
-                        if (!Float.isFinite(batchGram[i * cols + j])) {
-                            throw new NonFiniteInputException("columnStatistics: entry [" + i + ", " + j
-                                    + "] of the batch's XᵀX overflows float32 on the device (" + rows + "×" + cols
-                                    + " batch); scale the inputs down or gather the covariance on the CPU");
-                        }
-                    }
-                }
             }
             for (int j = 0; j < cols; j++) {
                 sumAbs[j] += batchAbs[j];
@@ -329,15 +344,57 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    private void ensureGramScratch(long elements) {
-        if (elements > gramScratchElements) {
-            if (gramScratch != null) {
-                cuda(cudaFree(gramScratch), "cudaFree");
-                gramScratch = null;
-                gramScratchElements = 0;
+    /**
+     * XᵀX of the batch summed in float64 on the device (SPEC §2.1, as the CPU's dsyrk): row blocks
+     * of X widened to double, then DSYRK accumulating into the lower triangle of the column-major
+     * c×c result — which, read row-major, is the upper triangle the contract asks for.
+     */
+    private void accumulateGramOnDevice(int rows, int cols, FloatPointer x) {
+        DoublePointer g = new DoublePointer(gramScratch.ensure((long) cols * cols * Double.BYTES));
+        int blockRows = (int) Math.max(1, Math.min(rows, (8L << 20) / cols));  // ≤ 64 MiB of doubles
+        DoublePointer wide = new DoublePointer(widenScratch.ensure((long) blockRows * cols * Double.BYTES));
+        try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
+            for (int start = 0; start < rows; start += blockRows) {
+                int count = Math.min(blockRows, rows - start);
+                FloatPointer block = x.position(0).getPointer((long) start * cols);  // rows start.. of X
+                NativeLibrary.check(JnoraNative.jnora_widen_to_double(kernels, count, cols, block, cols, wide),
+                        "jnora_widen_to_double");
+                // Column-major Xᵀ (c × count, ld c) times its transpose is XᵀX.
+                cublasCheck(cublasDsyrk_v2(cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, cols, count, one, wide, cols,
+                        start == 0 ? zero : one, g, cols), "cublasDsyrk");
             }
-            gramScratch = new FloatPointer(deviceBytes(elements * Float.BYTES, "XᵀX"));
-            gramScratchElements = elements;
+        }
+    }
+
+    /** Grow-only device scratch owned by the backend. */
+    private final class DeviceScratch {
+        private final String what;
+        private Pointer memory;
+        private long bytes;
+
+        DeviceScratch(String what) {
+            this.what = what;
+        }
+
+        Pointer ensure(long needed) {
+            if (needed > bytes) {
+                free();
+                memory = deviceBytes(needed, what);
+                bytes = needed;
+            }
+            return memory;
+        }
+
+        Pointer pointer() {
+            return memory;
+        }
+
+        void free() {
+            if (memory != null) {
+                cudaFree(memory);
+                memory = null;
+                bytes = 0;
+            }
         }
     }
 
@@ -371,9 +428,8 @@ public final class CudaBackend implements ComputeBackend {
         if (statsWorkspace != null) {
             cudaFree(statsWorkspace);
         }
-        if (gramScratch != null) {
-            cudaFree(gramScratch);
-        }
+        gramScratch.free();
+        widenScratch.free();
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
         cudaStreamDestroy(stream);

@@ -45,8 +45,13 @@ final class CudaSvd implements AutoCloseable {
         Loader.load(org.bytedeco.cuda.global.cusolver.class);
         this.backend = backend;
         this.cublas = cublas;
-        solverCheck(cusolverDnCreate(solver), "cusolverDnCreate");
-        solverCheck(cusolverDnSetStream(solver, stream), "cusolverDnSetStream");
+        try {
+            solverCheck(cusolverDnCreate(solver), "cusolverDnCreate");
+            solverCheck(cusolverDnSetStream(solver, stream), "cusolverDnSetStream");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     /** Device buffers of one call, freed together. */
@@ -67,8 +72,16 @@ final class CudaSvd implements AutoCloseable {
 
         @Override
         public void close() {
+            RuntimeException first = null;
             for (FloatPointer p : buffers) {
-                backend.free(p);
+                try {
+                    backend.free(p);
+                } catch (RuntimeException e) {  // free the rest, report the first failure
+                    first = first == null ? e : first;
+                }
+            }
+            if (first != null) {
+                throw first;
             }
         }
     }
@@ -92,30 +105,34 @@ final class CudaSvd implements AutoCloseable {
         }
     }
 
-    /** HMT on N (n×m): Y = NΩ, power iterations with QR, then the SVD of C = NᵀQ (m×ℓ, m ≥ ℓ). */
+    /**
+     * HMT exactly as {@link HostSvd#randomized} computes it (same Ω, same side), with M = W S read
+     * through N = Mᵀ: Y = MΩ (m×ℓ), power steps Z = MᵀQ, Q = MZ with QR each half-step, then the SVD
+     * of Bᵀ = (QᵀM)ᵀ = NQ (n×ℓ, tall, so gesvd applies): Bᵀ = Ub Σ VTb gives U = Q VTbᵀ, Vᵀ = Ubᵀ.
+     */
     private SvdFactors randomized(Scratch s, IntPointer info, FloatPointer nMat, int m, int n, int rank, SvdPlan plan) {
         int l = Math.min(rank + plan.oversampling(), Math.min(m, n));
-        FloatPointer omega = s.upload(HostSvd.gaussian(m * l, plan.seed()));   // m×ℓ
-        FloatPointer q = s.floats((long) n * l);                                 // n×ℓ
-        FloatPointer z = s.floats((long) m * l);                                 // m×ℓ
-        gemm(false, false, n, l, m, nMat, n, omega, m, q, n);                    // Y = N Ω
-        orthonormalize(s, info, q, n, l);
+        // The host's row-major n×ℓ Ω, read column-major, is Ωᵀ (ℓ×n, ld ℓ).
+        FloatPointer omega = s.upload(HostSvd.gaussian(n * l, plan.seed()));
+        FloatPointer y = s.floats((long) m * l);                                 // Q: m×ℓ, ld m
+        FloatPointer z = s.floats((long) n * l);                                 // n×ℓ, ld n
+        gemm(true, true, m, l, n, nMat, n, omega, l, y, m);                      // Y = M Ω = Nᵀ (Ωᵀ)ᵀ
+        orthonormalize(s, info, y, m, l);
         for (int it = 0; it < plan.powerIterations(); it++) {
-            gemm(true, false, m, l, n, nMat, n, q, n, z, m);                     // Z = Nᵀ Q
-            orthonormalize(s, info, z, m, l);
-            gemm(false, false, n, l, m, nMat, n, z, m, q, n);                    // Q = N Z
-            orthonormalize(s, info, q, n, l);
+            gemm(false, false, n, l, m, nMat, n, y, m, z, n);                    // Z = Mᵀ Q = N Q
+            orthonormalize(s, info, z, n, l);
+            gemm(true, false, m, l, n, nMat, n, z, n, y, m);                     // Q = M Z = Nᵀ Z
+            orthonormalize(s, info, y, m, l);
         }
-        gemm(true, false, m, l, n, nMat, n, q, n, z, m);                         // C = Nᵀ Q (m×ℓ)
+        gemm(false, false, n, l, m, nMat, n, y, m, z, n);                        // Bᵀ = N Q (n×ℓ)
         FloatPointer sigma = s.floats(l);
-        FloatPointer uc = s.floats((long) m * l);                                // m×ℓ
-        FloatPointer vtc = s.floats((long) l * l);                               // ℓ×ℓ
-        gesvd(s, info, z, m, l, sigma, uc, vtc);                                 // C = Uc Σ VTc
-        // N ≈ Q Cᵀ = (Q VTcᵀ) Σ Ucᵀ, so W S = Nᵀ ≈ Uc Σ (Q VTcᵀ)ᵀ: U = Uc, V = Q VTcᵀ.
-        FloatPointer v = s.floats((long) n * l);
-        gemm(false, true, n, l, l, q, n, vtc, l, v, n);                          // V (n×ℓ), column k = row k of Vᵀ
-        float[] u = columnMajorColumnsToRowMajor(uc, m, rank);
-        return new SvdFactors(m, n, rank, u, download(sigma, rank), download(v, (long) rank * n));
+        FloatPointer ub = s.floats((long) n * l);
+        FloatPointer vtb = s.floats((long) l * l);
+        gesvd(s, info, z, n, l, sigma, ub, vtb);
+        FloatPointer u = s.floats((long) m * l);
+        gemm(false, true, m, l, l, y, m, vtb, l, u, m);                          // U = Q VTbᵀ (m×ℓ)
+        return new SvdFactors(m, n, rank, columnMajorColumnsToRowMajor(u, m, rank), download(sigma, rank),
+                download(ub, (long) rank * n));                                  // columns of Ub = rows of Vᵀ
     }
 
     /** gesvd needs rows ≥ cols: N (n×m) itself when n ≥ m, else its transpose, W S as column-major m×n. */
@@ -134,7 +151,8 @@ final class CudaSvd implements AutoCloseable {
             return new SvdFactors(m, n, rank, u, download(sigma, rank), download(un, (long) rank * n));
         }
         FloatPointer ws = s.floats((long) m * n);       // W S column-major (m×n, ld m)
-        blas(cublasSgeam(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, one, nMat, n, zero, ws, m, ws, m), "cublasSgeam");
+        // B is given as valid data (nMat again) so that nothing uninitialised is ever read, even with β = 0.
+        blas(cublasSgeam(cublas, CUBLAS_OP_T, CUBLAS_OP_T, m, n, one, nMat, n, zero, nMat, n, ws, m), "cublasSgeam");
         FloatPointer uw = s.floats((long) m * k);       // U of W S, column-major m×k
         FloatPointer vtw = s.floats((long) k * n);      // Vᵀ of W S, column-major k×n
         gesvd(s, info, ws, m, n, sigma, uw, vtw);
@@ -225,7 +243,9 @@ final class CudaSvd implements AutoCloseable {
 
     @Override
     public void close() {
-        cusolverDnDestroy(solver);
+        if (!solver.isNull()) {
+            cusolverDnDestroy(solver);
+        }
         one.close();
         zero.close();
     }

@@ -94,4 +94,7 @@ public final class JnoraNative {
     public static native int jnora_activation_stats(jnora_context handle, int rows, int cols,
             @Const FloatPointer x, int ldx, DoublePointer sumAbs, DoublePointer sumSq,
             FloatPointer maxAbs, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_widen_to_double(jnora_context handle, int rows, int cols, @Const FloatPointer x,
+            int ldx, DoublePointer out);
 }
