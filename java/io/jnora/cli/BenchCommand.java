@@ -28,9 +28,17 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     LayerShapeOptions shape;
 
-    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init",
-            description = "layer: forward/backward against the base GEMM; init: AwSVD init time (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init|set",
+            description = "layer: forward/backward against the base GEMM; init: AwSVD init time; set: a whole"
+                    + " model's adapter set (AIRA ranks + init) (default: ${DEFAULT-VALUE}).")
     String suite;
+
+    @Option(names = "--set-scale", defaultValue = "8",
+            description = "--suite set: the LLaMA-7B shapes divided by this (default: ${DEFAULT-VALUE}).")
+    int setScale;
+
+    @Option(names = "--set-blocks", defaultValue = "4", description = "--suite set: transformer blocks (default: ${DEFAULT-VALUE}).")
+    int setBlocks;
 
     @Option(names = "--init-sizes", defaultValue = "1024,4096", split = ",",
             description = "Square weight sizes for --suite init (default: ${DEFAULT-VALUE}).")
@@ -63,8 +71,18 @@ final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        if ("set".equals(suite)) {
+            if (setScale < 1 || setBlocks < 1) {
+                throw new IllegalArgumentException("--set-scale and --set-blocks must be ≥ 1");
+            }
+            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+                SetBenchmark.run(ctx, setScale, setBlocks, Math.min(shape.rank, 4096 / setScale), out, err);
+            }
+            out.flush();
+            return 0;
+        }
         if (!"layer".equals(suite)) {
-            throw new IllegalArgumentException("--suite must be layer or init, got '" + suite + "'");
+            throw new IllegalArgumentException("--suite must be layer, init or set, got '" + suite + "'");
         }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
         try (NoraContext ctx = NoraContext.create(backendOption.backend);
