@@ -100,21 +100,34 @@ public final class AdapterSet implements AutoCloseable {
 
     /** Frees a layer's device copy, keeping its current inner factors on the host. */
     public void release(String name) {
-        NestedLinear l = resident.remove(name);
-        if (l != null) {
-            layers.put(name, layers.get(name).withInner(l.innerA().toArray(), l.innerB().toArray()));
-            l.close();
+        if (resident.containsKey(name)) {
+            syncFromDevice();
+            resident.remove(name).close();
         }
     }
 
     /** Writes every layer (SPEC §5); inner factors changed on the device (by training) are taken first. */
     public void save(Path file) {
-        for (var e : resident.entrySet()) {
-            AdapterLayer l = layers.get(e.getKey());
-            NestedLinear device = e.getValue();
-            layers.put(e.getKey(), l.withInner(device.innerA().toArray(), device.innerB().toArray()));
-        }
+        syncFromDevice();
         NestedAdapterFile.write(file, List.copyOf(layers.values()));
+    }
+
+    /** Takes the current inner factors of the layers on the device into the host factors. */
+    private void syncFromDevice() {
+        for (var e : resident.entrySet()) {
+            NestedLinear device = e.getValue();
+            layers.put(e.getKey(), layers.get(e.getKey()).withInner(device.innerA().toArray(), device.innerB().toArray()));
+        }
+    }
+
+    /**
+     * Exports the set as one PEFT LoRA adapter (SPEC §2.7): each layer a rank-r_in module (2·r_in
+     * for a SIGMA residual), ranks and alphas that differ across layers in rank_pattern/alpha_pattern.
+     * Inner factors changed on the device are taken first.
+     */
+    public void exportPeft(Path dir) {
+        syncFromDevice();
+        io.jnora.peft.PeftAdapter.export(dir, List.copyOf(layers.values()), "");
     }
 
     @Override

@@ -119,6 +119,44 @@ class AdapterSetTest {
         }
     }
 
+    /** Issue 6: a set of 12 layers of different shapes exports to PEFT and imports with the same outputs. */
+    @Test
+    void theSetRoundTripsThroughPeftWithTheSameOutputs() {
+        for (io.jnora.init.InnerInit init : new io.jnora.init.InnerInit[] {io.jnora.init.InnerInit.ZERO,
+                io.jnora.init.InnerInit.SIGMA}) {
+            Model model = model(3);
+            Path peft = dir.resolve("peft-" + init);
+            try (NoraContext ctx = NoraContext.create(Backend.CPU)) {
+                AdapterSet.Builder b = AdapterSet.builder(ctx).statistics(model.stats()).budget(500).innerRankRange(1, 8)
+                        .config(NoraConfig.builder().outerRank(8).innerRank(2).init(init).seed(SEED).build());
+                model.weights().forEach((name, w) -> b.layer(name, w, model.shapes().get(name)[0], model.shapes().get(name)[1]));
+                try (AdapterSet set = b.build()) {
+                    java.util.SplittableRandom rng = new java.util.SplittableRandom(SEED);
+                    for (String name : set.names()) {
+                        float[] innerB = set.linear(name).innerB().toArray();
+                        for (int j = 0; j < innerB.length; j++) {
+                            innerB[j] += (float) (rng.nextDouble() - 0.5);  // "trained": the adapter term shows
+                        }
+                        set.linear(name).innerB().copyFrom(innerB);
+                    }
+                    set.exportPeft(peft);
+                    var imported = io.jnora.peft.PeftAdapter.read(peft);
+                    assertEquals(set.names(), List.copyOf(imported.keySet()));
+                    for (String name : set.names()) {
+                        SyntheticLayer l = model.layers().get(name);
+                        try (Matrix x = ctx.matrix(6, l.n, l.inputs(SEED + 1, 6)); Matrix y = set.forward(name, x);
+                                var lora = imported.get(name).build(ctx, model.weights().get(name));
+                                Matrix yl = lora.forward(x)) {
+                            double err = io.jnora.reference.Float64Reference.relativeFrobeniusError(yl.toArray(),
+                                    io.jnora.reference.Float64Reference.toDouble(y.toArray()));
+                            assertTrue(err <= 1e-5, init + " " + name + ": PEFT import vs nested set: " + err);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void anUnknownLayerNameIsAClearError() {
         Model model = model(1);
