@@ -40,6 +40,9 @@ void inner_backward(int rows, int r, int r_in, const float* dz3, int lddz3, cons
                     const float* inner_b, float* dz2, int lddz2, float* dz1, int lddz1);
 void activation_stats(int rows, int cols, const float* x, int ldx, double* sum_abs, double* sum_sq,
                       float* max_abs);
+void grouped_lowrank(int rows, int n, int m, const float* x, const int* row_adapter, int adapters,
+                     const float* const* a_ptrs, const float* const* b_ptrs, const int* ranks,
+                     const float* scales, float* y);
 }  // namespace reference
 
 }  // namespace jnora

@@ -111,6 +111,24 @@ jnora_status_t jnora_activation_stats(jnora_handle_t handle, int rows, int cols,
                                       int ldx, double* sum_abs, double* sum_sq, float* max_abs,
                                       void* workspace, size_t workspace_bytes);
 
+/* Several adapters in one batch (SPEC §2.9), per row t with adapter a = row_adapter[t] (-1: none):
+ *     Z[t, 0:r_a] = X[t, :] A_a^T                          (jnora_grouped_shrink)
+ *     Y[t, :]    += scale_a * Z[t, 0:r_a] B_a^T            (jnora_grouped_expand)
+ * A_a (r_a x n) and B_a (m x r_a) are dense row-major effective factors found through device tables
+ * indexed by a: a_ptrs[a], b_ptrs[a] (device pointers), ranks[a], scales[a]; row_adapter is a device
+ * array of `rows` ints. Each row computes only its own adapter's r_a columns (no padding to the
+ * largest rank); Z has ldz >= max_rank and its columns past r_a are not written; rows with no
+ * adapter leave Y untouched. `adapters` bounds the indices: a row whose index is >= adapters is
+ * skipped like -1 (the host validates indices before upload). No host loop over adapters, no
+ * allocation, no synchronisation: graph-capturable. */
+jnora_status_t jnora_grouped_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
+                                    const int* row_adapter, int adapters, const float* const* a_ptrs,
+                                    const int* ranks, int max_rank, float* z, int ldz);
+
+jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+                                    const int* row_adapter, int adapters, const float* const* b_ptrs,
+                                    const int* ranks, const float* scales, float* y, int ldy);
+
 /* Widening copy: out[i] = (double) x[i] for rows x cols of X (ldx) into a dense rows x cols array.
  * It feeds the covariance of the statistics to a float64 SYRK, so that XᵀX is summed in double
  * (SPEC §2.1) as on the CPU. */

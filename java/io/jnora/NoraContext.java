@@ -12,7 +12,8 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * Owns a backend (its stream and library handles) and every matrix and layer made through it;
- * closing the context frees whatever is still open. One context is used by one thread at a time.
+ * closing the context frees whatever is still open. Operations run on one stream: one thread at a
+ * time uses a context (an {@link io.jnora.serving.AdapterRegistry} serialises its own callers).
  *
  * <pre>{@code
  * try (NoraContext ctx = NoraContext.create(Backend.AUTO)) {
@@ -23,8 +24,11 @@ import org.bytedeco.javacpp.FloatPointer;
 public final class NoraContext implements AutoCloseable {
     private final ComputeBackend backend;
     private final BackendSelection selection;
-    private final Set<Matrix> liveMatrices = Collections.newSetFromMap(new IdentityHashMap<>());
-    private final Set<AutoCloseable> liveResources = Collections.newSetFromMap(new IdentityHashMap<>());
+    // Bookkeeping is synchronized so that matrices may be made and closed from several threads;
+    // the operations themselves share one stream and must not overlap (see AdapterRegistry).
+    private final Set<Matrix> liveMatrices = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+    private final Set<AutoCloseable> liveResources =
+            Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private boolean closed;
 
     private NoraContext(BackendSelector.Started started) {
@@ -104,6 +108,18 @@ public final class NoraContext implements AutoCloseable {
         return backend();
     }
 
+    /** The raw memory of a matrix of this context, for library components (see computeBackend()). */
+    public org.bytedeco.javacpp.FloatPointer memoryOf(Matrix matrix) {
+        requireSameContext("NoraContext.memoryOf", "matrix", matrix);
+        return matrix.pointer();
+    }
+
+    /** Uninitialised storage for outputs a library component writes completely. */
+    public Matrix uninitialized(int rows, int cols) {
+        Checks.requireDimensions("NoraContext.uninitialized", rows, cols);
+        return allocate(rows, cols);
+    }
+
     /** How many matrices made by this context are still open. */
     public int openMatrices() {
         return liveMatrices.size();
@@ -156,7 +172,10 @@ public final class NoraContext implements AutoCloseable {
         if (closed) {
             return;
         }
-        List<AutoCloseable> resources = new ArrayList<>(liveResources);
+        List<AutoCloseable> resources;
+        synchronized (liveResources) {
+            resources = new ArrayList<>(liveResources);
+        }
         for (AutoCloseable r : resources) {
             try {
                 r.close();
@@ -164,7 +183,11 @@ public final class NoraContext implements AutoCloseable {
                 // closing must free the rest even when one resource fails
             }
         }
-        for (Matrix m : new ArrayList<>(liveMatrices)) {
+        List<Matrix> matrices;
+        synchronized (liveMatrices) {
+            matrices = new ArrayList<>(liveMatrices);
+        }
+        for (Matrix m : matrices) {
             m.close();
         }
         closed = true;

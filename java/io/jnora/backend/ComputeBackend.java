@@ -83,6 +83,18 @@ public interface ComputeBackend extends AutoCloseable {
     SvdFactors truncatedSvdOfScaled(float[] w, int m, int n, float[] scaleDiagonal, float[] scaleLower, int rank,
             SvdPlan plan);
 
+    /** A table of {@code capacity} empty adapter slots for {@link #groupedLowRank}. */
+    AdapterTable createAdapterTable(int capacity);
+
+    /**
+     * Several adapters in one batch (SPEC §2.9): for each row t with slot a = rowAdapter[t] ≥ 0,
+     * Y[t] += s_a·(X[t] A_aᵀ) B_aᵀ; rows with −1 are left as they are. X is rows×n, Y rows×m;
+     * {@code z} is scratch of at least rows×table.maxRank() floats. The indices are checked by the
+     * caller. On CUDA: two launches for the whole batch, no host loop over adapters.
+     */
+    void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table, FloatPointer z,
+            FloatPointer y);
+
     /** Waits until every call issued so far has finished. */
     void synchronize();
 

@@ -214,6 +214,55 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public AdapterTable createAdapterTable(int capacity) {
+        return new CpuAdapterTable(capacity);
+    }
+
+    /** The reference: rows gathered per slot, one shrink and one expand GEMM per slot, added back. */
+    @Override
+    public void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table,
+            FloatPointer z, FloatPointer y) {
+        CpuAdapterTable t = (CpuAdapterTable) table;
+        java.nio.FloatBuffer xs = x.position(0).limit((long) rows * n).asBuffer();
+        java.nio.FloatBuffer ys = y.position(0).limit((long) rows * m).asBuffer();
+        for (int slot = 0; slot < t.capacity(); slot++) {
+            int r = t.ranks[slot];
+            if (r == 0) {
+                continue;
+            }
+            int[] group = rowsOf(rowAdapter, slot);
+            if (group.length == 0) {
+                continue;
+            }
+            try (FloatPointer xg = new FloatPointer((long) group.length * n);
+                    FloatPointer zg = new FloatPointer((long) group.length * r);
+                    FloatPointer dg = new FloatPointer((long) group.length * m)) {
+                float[] row = new float[n];
+                for (int i = 0; i < group.length; i++) {
+                    xs.get(group[i] * n, row);
+                    xg.position((long) i * n).put(row).position(0);
+                }
+                gemm(false, true, group.length, r, n, 1f, xg, t.a[slot], 0f, zg);
+                gemm(false, true, group.length, m, r, t.scales[slot], zg, t.b[slot], 0f, dg);
+                float[] delta = new float[m];
+                for (int i = 0; i < group.length; i++) {
+                    dg.position((long) i * m).get(delta).position(0);
+                    int base = group[i] * m;
+                    for (int j = 0; j < m; j++) {
+                        ys.put(base + j, ys.get(base + j) + delta[j]);
+                    }
+                }
+            }
+        }
+        x.limit(x.capacity());
+        y.limit(y.capacity());
+    }
+
+    private static int[] rowsOf(int[] rowAdapter, int slot) {
+        return java.util.stream.IntStream.range(0, rowAdapter.length).filter(t -> rowAdapter[t] == slot).toArray();
+    }
+
+    @Override
     public void synchronize() {
         // OpenBLAS calls return when done.
     }

@@ -30,6 +30,8 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
 /**
@@ -54,6 +56,7 @@ public final class CudaBackend implements ComputeBackend {
     private long statsWorkspaceBytes;
     private final DeviceScratch gramScratch = new DeviceScratch("XᵀX in float64");
     private final DeviceScratch widenScratch = new DeviceScratch("a batch widened to float64");
+    private final DeviceScratch rowIndexScratch = new DeviceScratch("per-row adapter indices");
     private CudaSvd svd;  // made on first use: it loads cuSOLVER
     private boolean closed;
 
@@ -310,6 +313,46 @@ public final class CudaBackend implements ComputeBackend {
         return svd.scaledTruncatedSvd(w, m, n, scaleDiagonal, scaleLower, rank, plan);
     }
 
+    @Override
+    public AdapterTable createAdapterTable(int capacity) {
+        return new CudaAdapterTable(this, capacity);
+    }
+
+    /** Two launches for the whole batch; the row indices are the only upload (T ints). */
+    @Override
+    public void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table,
+            FloatPointer z, FloatPointer y) {
+        CudaAdapterTable t = (CudaAdapterTable) table;
+        int maxRank = t.maxRank();
+        if (rows == 0 || maxRank == 0) {
+            return;
+        }
+        IntPointer deviceRows = new IntPointer(rowIndexScratch.ensure((long) rows * Integer.BYTES));
+        try (IntPointer host = new IntPointer(rowAdapter)) {
+            copyToDevice(host, deviceRows, (long) rows * Integer.BYTES);
+            NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x.position(0), n, deviceRows,
+                    t.capacity(), new PointerPointer<>(t.deviceA), t.deviceRanks, maxRank, z.position(0), maxRank),
+                    "jnora_grouped_shrink");
+            NativeLibrary.check(JnoraNative.jnora_grouped_expand(kernels, rows, m, z.position(0), maxRank, deviceRows,
+                    t.capacity(), new PointerPointer<>(t.deviceB), t.deviceRanks, t.deviceScales, y.position(0), m),
+                    "jnora_grouped_expand");
+            synchronize();  // the pageable host copy of the indices is freed on return
+        }
+    }
+
+    /** Host to device, asynchronous on the stream (the caller keeps the host memory alive until a sync). */
+    void copyToDevice(Pointer host, Pointer device, long bytes) {
+        cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(host to device)");
+    }
+
+    Pointer deviceBytesForTable(long bytes, String what) {
+        return deviceBytes(bytes, what);
+    }
+
+    void freeDeviceBytes(Pointer p) {
+        cuda(cudaFree(p), "cudaFree");
+    }
+
     /** Copies device bytes to host memory and waits for them. */
     void copyToHost(Pointer device, Pointer host, long bytes) {
         toHost(host, device, bytes);
@@ -430,6 +473,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         gramScratch.free();
         widenScratch.free();
+        rowIndexScratch.free();
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
         cudaStreamDestroy(stream);

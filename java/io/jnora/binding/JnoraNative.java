@@ -7,6 +7,7 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.annotation.ByPtrPtr;
 import org.bytedeco.javacpp.annotation.Cast;
@@ -97,4 +98,12 @@ public final class JnoraNative {
 
     public static native int jnora_widen_to_double(jnora_context handle, int rows, int cols, @Const FloatPointer x,
             int ldx, DoublePointer out);
+
+    public static native int jnora_grouped_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x, int ldx,
+            @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> aPtrs,
+            @Const IntPointer ranks, int maxRank, FloatPointer z, int ldz);
+
+    public static native int jnora_grouped_expand(jnora_context handle, int rows, int m, @Const FloatPointer z, int ldz,
+            @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
+            @Const IntPointer ranks, @Const FloatPointer scales, FloatPointer y, int ldy);
 }

@@ -1,0 +1,10 @@
+package io.jnora;
+
+/** A resource bound was reached (an adapter registry's memory budget or slots); the message gives the numbers. */
+public class CapacityExceededException extends JnoraException {
+    private static final long serialVersionUID = 1L;
+
+    public CapacityExceededException(String message) {
+        super(message);
+    }
+}

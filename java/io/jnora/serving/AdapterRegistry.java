@@ -1,0 +1,241 @@
+package io.jnora.serving;
+
+import io.jnora.CapacityExceededException;
+import io.jnora.JnoraException;
+import io.jnora.Matrix;
+import io.jnora.NoraContext;
+import io.jnora.ShapeMismatchException;
+import io.jnora.adapter.AdapterLayer;
+import io.jnora.backend.AdapterTable;
+import io.jnora.backend.ComputeBackend;
+import io.jnora.peft.LoraLayer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Many adapters of one base layer resident on a context's device, applied to a batch whose rows
+ * each name their own adapter (SPEC §2.9, issue 7): {@code Y = X Wᵀ + Σ per-row adapter term} in one
+ * call — the base GEMM, then one grouped shrink and one grouped expand over all rows, whatever the
+ * mix of adapters and ranks. Adapters are kept as effective factors A (r×n) and B (m×r) with their
+ * scale: a nested adapter as its exact rank-r_in LoRA (rank 2·r_in against W for a SIGMA residual,
+ * SPEC §2.7), a plain LoRA as it is.
+ *
+ * <p>Thread safety: every public method is synchronized. Many threads may submit batches and
+ * add or remove adapters concurrently; each batch runs whole on the context's one stream, and a
+ * change of the registry is seen by the batches that start after it (never half-way through one).
+ * Threads that share the registry should hand it host rows ({@link #apply(float[], int, int[])}):
+ * the context's stream is then used by the registry alone.
+ */
+public final class AdapterRegistry implements AutoCloseable {
+    private final NoraContext context;
+    private final ComputeBackend backend;
+    private final int m;
+    private final int n;
+    private final Matrix baseWeight;
+    private final long memoryBudgetBytes;
+    private final AdapterTable table;
+    private final Map<String, Slot> byName = new LinkedHashMap<>();
+    private final Slot[] slots;
+    private long bytesInUse;
+    private Matrix scratch;
+    private boolean closed;
+
+    private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
+        long bytes() {
+            return (a.size() + b.size()) * Float.BYTES;
+        }
+    }
+
+    /**
+     * A registry for adapters of the base weight W (m×n) with room for {@code maxAdapters} adapters
+     * and {@code memoryBudgetBytes} of their factors in the context's memory.
+     */
+    public AdapterRegistry(NoraContext context, float[] baseWeight, int m, int n, int maxAdapters, long memoryBudgetBytes) {
+        if (maxAdapters < 1 || memoryBudgetBytes < 0) {
+            throw new IllegalArgumentException("AdapterRegistry: maxAdapters must be ≥ 1 and the budget ≥ 0, got "
+                    + maxAdapters + " and " + memoryBudgetBytes);
+        }
+        this.context = context;
+        this.backend = context.computeBackend();
+        this.m = m;
+        this.n = n;
+        this.baseWeight = context.matrix(m, n, baseWeight);
+        this.memoryBudgetBytes = memoryBudgetBytes;
+        this.table = backend.createAdapterTable(maxAdapters);
+        this.slots = new Slot[maxAdapters];
+    }
+
+    /** Adds a plain LoRA (ΔW = s·B A); returns its index for {@link #apply}. */
+    public synchronized int add(String name, LoraLayer lora) {
+        requireShape(name, lora.outFeatures(), lora.inFeatures());
+        return add(name, lora.loraA(), lora.loraB(), lora.rank(), lora.scale());
+    }
+
+    /** Adds a nested adapter as its exact LoRA against the original W (SPEC §2.7). */
+    public synchronized int add(String name, AdapterLayer nested) {
+        return add(name, LoraLayer.fromNested(nested, name));
+    }
+
+    /** Adds effective factors A (rank×n) and B (m×rank) with scale s; returns the adapter's index. */
+    public synchronized int add(String name, float[] a, float[] b, int rank, float scale) {
+        requireOpen();
+        if (byName.containsKey(name)) {
+            throw new IllegalArgumentException("AdapterRegistry.add: an adapter named '" + name + "' is already resident");
+        }
+        if (rank < 1 || a.length != (long) rank * n || b.length != (long) m * rank) {
+            throw new ShapeMismatchException("AdapterRegistry.add: adapter '" + name + "' of rank " + rank + " needs A "
+                    + rank + "×" + n + " and B " + m + "×" + rank + ", got " + a.length + " and " + b.length + " values");
+        }
+        if (!Float.isFinite(scale)) {
+            throw new io.jnora.NonFiniteInputException("AdapterRegistry.add: adapter '" + name + "' scale is " + scale);
+        }
+        long bytes = (long) rank * (n + m) * Float.BYTES;
+        if (bytesInUse + bytes > memoryBudgetBytes) {
+            throw new CapacityExceededException("AdapterRegistry.add: adapter '" + name + "' needs " + bytes
+                    + " bytes; " + bytesInUse + " of the budget's " + memoryBudgetBytes + " are in use");
+        }
+        int index = freeSlot(name);
+        Matrix am = context.matrix(rank, n, a);
+        Matrix bm = context.matrix(m, rank, b);
+        Slot slot = new Slot(name, index, rank, scale, am, bm);
+        slots[index] = slot;
+        byName.put(name, slot);
+        bytesInUse += bytes;
+        table.set(index, context.memoryOf(am), context.memoryOf(bm), rank, scale);
+        return index;
+    }
+
+    /** Removes an adapter; rows that still name its index get no adapter term from the next batch on. */
+    public synchronized void remove(String name) {
+        requireOpen();
+        Slot slot = byName.remove(name);
+        if (slot == null) {
+            throw new JnoraException("AdapterRegistry.remove: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
+        }
+        table.clear(slot.index());
+        slots[slot.index()] = null;
+        bytesInUse -= slot.bytes();
+        slot.a().close();
+        slot.b().close();
+    }
+
+    /** The index of a resident adapter. */
+    public synchronized int indexOf(String name) {
+        Slot slot = byName.get(name);
+        if (slot == null) {
+            throw new JnoraException("AdapterRegistry: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
+        }
+        return slot.index();
+    }
+
+    public synchronized List<String> names() {
+        return new ArrayList<>(byName.keySet());
+    }
+
+    public synchronized long bytesInUse() {
+        return bytesInUse;
+    }
+
+    /**
+     * Y = X Wᵀ + for each row t with index a = rowAdapter[t] ≥ 0: s_a (X[t] A_aᵀ) B_aᵀ. X is T×n;
+     * rowAdapter holds T indices from {@link #add} (or −1 for none). A new T×m matrix.
+     */
+    public synchronized Matrix apply(Matrix x, int[] rowAdapter) {
+        requireOpen();
+        final String op = "AdapterRegistry.apply";
+        if (x.cols() != n) {
+            throw new ShapeMismatchException(op + ": X is " + x.shape() + " but the base weight is " + m + "×" + n);
+        }
+        if (rowAdapter.length != x.rows()) {
+            throw new ShapeMismatchException(op + ": " + rowAdapter.length + " row indices for X " + x.shape());
+        }
+        for (int t = 0; t < rowAdapter.length; t++) {
+            int a = rowAdapter[t];
+            if (a < -1 || a >= slots.length || (a >= 0 && slots[a] == null)) {
+                throw new JnoraException(op + ": row " + t + " names adapter index " + a + ", which is not resident"
+                        + " (resident: " + residentIndices() + ")");
+            }
+        }
+        Matrix y = context.uninitialized(x.rows(), m);
+        try {
+            context.linear(x, baseWeight, y);
+            int maxRank = table.maxRank();
+            if (maxRank > 0 && x.rows() > 0) {
+                ensureScratch(x.rows(), maxRank);
+                backend.groupedLowRank(x.rows(), n, m, context.memoryOf(x), rowAdapter, table,
+                        context.memoryOf(scratch), context.memoryOf(y));
+            }
+            return y;
+        } catch (RuntimeException e) {
+            y.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The same for host rows: X (rows×n, row-major) in, Y (rows×m) out, uploaded, applied and
+     * downloaded in one critical section — the call a serving thread makes.
+     */
+    public synchronized float[] apply(float[] x, int rows, int[] rowAdapter) {
+        requireOpen();
+        try (Matrix xm = context.matrix(rows, n, x); Matrix y = apply(xm, rowAdapter)) {
+            return y.toArray();
+        }
+    }
+
+    private void ensureScratch(int rows, int maxRank) {
+        if (scratch == null || scratch.size() < (long) rows * maxRank) {
+            if (scratch != null) {
+                scratch.close();
+            }
+            scratch = context.uninitialized(rows, maxRank);
+        }
+    }
+
+    private Map<String, Integer> residentIndices() {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        byName.forEach((k, v) -> out.put(k, v.index()));
+        return out;
+    }
+
+    private int freeSlot(String name) {
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i] == null) {
+                return i;
+            }
+        }
+        throw new CapacityExceededException("AdapterRegistry.add: no free slot for '" + name + "' (all " + slots.length
+                + " are in use)");
+    }
+
+    private void requireShape(String name, int out, int in) {
+        if (out != m || in != n) {
+            throw new ShapeMismatchException("AdapterRegistry.add: adapter '" + name + "' is for a " + out + "×" + in
+                    + " layer, the base weight is " + m + "×" + n);
+        }
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("AdapterRegistry is closed");
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        for (String name : new ArrayList<>(byName.keySet())) {
+            remove(name);
+        }
+        closed = true;
+        table.close();
+        baseWeight.close();
+        if (scratch != null) {
+            scratch.close();
+        }
+    }
+}

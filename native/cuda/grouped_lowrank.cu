@@ -1,0 +1,135 @@
+// Several adapters in one batch (SPEC §2.9): each row of X goes through its own adapter's
+// effective factors, found through device tables, in two launches for the whole batch:
+//
+//   grouped shrink   Z[t, 0:r_a] = X[t, :] A_a^T           a = row_adapter[t], r_a = ranks[a]
+//   grouped expand   Y[t, :]    += s_a Z[t, 0:r_a] B_a^T
+//
+// This is the BGMV shape of Punica/vLLM (one row at a time, any mix of adapters and ranks); the
+// segment-grouped SGMV variant that reuses an adapter's factors across many rows is the step up
+// for prefill-sized batches (issue 4). Order: CPU reference, kernels, launchers.
+// Check: target/native/jnora_kernel_check (see lowrank_gemm.cu).
+//
+// Napkin math, decode (T = 16, n = m = 4096, r_in = 16, 16 distinct adapters): each row reads its
+// A_a and B_a (2 x 256 KiB) and X/Y rows: ~8 MiB in all, 4 MFLOP; the floor is ~2.5 us of HBM
+// bandwidth on an H100, so the launches (~2 x 3 us) dominate, as for any decode-time LoRA.
+#include "cuda_check.cuh"
+#include "kernels.cuh"
+
+namespace jnora {
+
+namespace reference {
+void grouped_lowrank(int rows, int n, int m, const float* x, const int* row_adapter, int adapters,
+                     const float* const* a_ptrs, const float* const* b_ptrs, const int* ranks,
+                     const float* scales, float* y) {
+    for (int t = 0; t < rows; ++t) {
+        int a = row_adapter[t];
+        if (a < 0 || a >= adapters) continue;
+        int r = ranks[a];
+        for (int j = 0; j < m; ++j) {
+            double acc = 0.0;
+            for (int k = 0; k < r; ++k) {
+                double z = 0.0;
+                for (int l = 0; l < n; ++l) z += double(x[(long long)t * n + l]) * a_ptrs[a][(long long)k * n + l];
+                acc += z * b_ptrs[a][(long long)j * r + k];
+            }
+            y[(long long)t * m + j] = float(y[(long long)t * m + j] + double(scales[a]) * acc);
+        }
+    }
+}
+}  // namespace reference
+
+namespace {
+
+constexpr int kShrinkThreads = 256;  // 8 warps: a warp per output column of the row
+constexpr int kExpandThreads = 128;
+
+__device__ __forceinline__ float warp_reduce(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Grid (rows, ceil(max_rank / 8)): a block handles 8 output columns k of row t, a warp per column,
+// lanes striding over n (coalesced reads of X's row and of A_a's row k). Columns k >= r_a idle.
+__global__ void __launch_bounds__(kShrinkThreads)
+grouped_shrink_kernel(int n, const float* __restrict__ x, int ldx, const int* __restrict__ row_adapter,
+                      int adapters, const float* const* __restrict__ a_ptrs, const int* __restrict__ ranks,
+                      float* __restrict__ z, int ldz) {
+    const long long t = blockIdx.x;
+    const int a = row_adapter[t];
+    if (a < 0 || a >= adapters) return;
+    const int r = ranks[a];
+    const int k = blockIdx.y * (kShrinkThreads / 32) + threadIdx.x / 32;
+    if (k >= r) return;
+    const int lane = threadIdx.x % 32;
+    const float* xr = x + t * ldx;
+    const float* ar = a_ptrs[a] + (long long)k * n;
+    float acc = 0.0f;
+    for (int l = lane; l < n; l += 32) acc += xr[l] * ar[l];
+    acc = warp_reduce(acc);
+    if (lane == 0) z[t * ldz + k] = acc;
+}
+
+// Grid (rows, ceil(m / 128)): a thread per output j of row t, the row's r_a values of Z staged in
+// shared memory (at most max_rank floats, dynamic).
+__global__ void __launch_bounds__(kExpandThreads)
+grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, const int* __restrict__ row_adapter,
+                      int adapters, const float* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
+                      const float* __restrict__ scales, float* __restrict__ y, int ldy) {
+    extern __shared__ float zrow[];
+    const long long t = blockIdx.x;
+    const int a = row_adapter[t];
+    if (a < 0 || a >= adapters) return;  // uniform across the block: no barrier is skipped by half
+    const int r = ranks[a];
+    for (int k = threadIdx.x; k < r; k += blockDim.x) zrow[k] = z[t * ldz + k];
+    __syncthreads();
+    const int j = blockIdx.y * blockDim.x + threadIdx.x;
+    if (j >= m) return;
+    const float* br = b_ptrs[a] + (long long)j * r;
+    float acc = 0.0f;
+    for (int k = 0; k < r; ++k) acc += zrow[k] * br[k];
+    y[t * ldy + j] += scales[a] * acc;
+}
+
+}  // namespace
+}  // namespace jnora
+
+extern "C" {
+
+jnora_status_t jnora_grouped_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
+                                    const int* row_adapter, int adapters, const float* const* a_ptrs,
+                                    const int* ranks, int max_rank, float* z, int ldz) {
+    JNORA_REQUIRE(handle != nullptr, "jnora_grouped_shrink: handle is NULL");
+    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank,
+                  "jnora_grouped_shrink: rows=%d n=%d adapters=%d max_rank=%d ldx=%d ldz=%d", rows, n,
+                  adapters, max_rank, ldx, ldz);
+    if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(x && row_adapter && a_ptrs && ranks && z, "jnora_grouped_shrink: NULL pointer");
+    const int per_block = jnora::kShrinkThreads / 32;
+    dim3 grid(rows, (max_rank + per_block - 1) / per_block);
+    JNORA_REQUIRE(grid.y <= 65535u, "jnora_grouped_shrink: max_rank=%d too large", max_rank);
+    jnora::grouped_shrink_kernel<<<grid, jnora::kShrinkThreads, 0, handle->stream>>>(n, x, ldx, row_adapter, adapters,
+                                                                                     a_ptrs, ranks, z, ldz);
+    JNORA_LAUNCH_CHECK(grouped_shrink_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
+
+jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+                                    const int* row_adapter, int adapters, const float* const* b_ptrs,
+                                    const int* ranks, const float* scales, float* y, int ldy) {
+    JNORA_REQUIRE(handle != nullptr, "jnora_grouped_expand: handle is NULL");
+    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m,
+                  "jnora_grouped_expand: rows=%d m=%d adapters=%d ldz=%d ldy=%d", rows, m, adapters, ldz, ldy);
+    if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(z && row_adapter && b_ptrs && ranks && scales && y, "jnora_grouped_expand: NULL pointer");
+    JNORA_REQUIRE(ldz <= 12 * 1024, "jnora_grouped_expand: ldz=%d exceeds the 48 KiB row buffer", ldz);
+    dim3 grid(rows, (m + jnora::kExpandThreads - 1) / jnora::kExpandThreads);
+    JNORA_REQUIRE(grid.y <= 65535u, "jnora_grouped_expand: m=%d too large", m);
+    size_t shared = sizeof(float) * ldz;  // ldz >= every rank in the tables
+    jnora::grouped_expand_kernel<<<grid, jnora::kExpandThreads, shared, handle->stream>>>(
+        m, z, ldz, row_adapter, adapters, b_ptrs, ranks, scales, y, ldy);
+    JNORA_LAUNCH_CHECK(grouped_expand_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
+
+}  // extern "C"

@@ -1,0 +1,272 @@
+package io.jnora.serving;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.jnora.Backend;
+import io.jnora.CapacityExceededException;
+import io.jnora.JnoraException;
+import io.jnora.Matrix;
+import io.jnora.NestedLinear;
+import io.jnora.NoraContext;
+import io.jnora.adapter.AdapterLayer;
+import io.jnora.backend.CudaProbe;
+import io.jnora.init.InnerInit;
+import io.jnora.init.InputScaling;
+import io.jnora.init.NestedInitializer;
+import io.jnora.init.NoraConfig;
+import io.jnora.reference.Float64Reference;
+import io.jnora.synth.SyntheticLayer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** Several adapters in one batch (SPEC §2.9) against applying each row's adapter on its own. */
+class AdapterRegistryTest {
+    private static final long SEED = ThreadLocalRandom.current().nextLong();
+    private static final int M = 50;
+    private static final int N = 70;
+
+    private record Lora(int rank, float scale, float[] a, float[] b) {}
+
+    private static Lora lora(SplittableRandom rng, int rank) {
+        float[] a = new float[rank * N];
+        float[] b = new float[M * rank];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) (rng.nextDouble() - 0.5);
+        }
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (float) (rng.nextDouble() - 0.5);
+        }
+        return new Lora(rank, (float) (0.25 + rng.nextDouble()), a, b);
+    }
+
+    /** Row t's output on its own, in float64: x Wᵀ + s (x Aᵀ) Bᵀ. */
+    private static double[] reference(float[] x, int rows, float[] w, Lora[] adapters, int[] which) {
+        double[] y = new double[rows * M];
+        for (int t = 0; t < rows; t++) {
+            for (int j = 0; j < M; j++) {
+                double acc = 0;
+                for (int l = 0; l < N; l++) {
+                    acc += (double) x[t * N + l] * w[j * N + l];
+                }
+                y[t * M + j] = acc;
+            }
+            if (which[t] < 0) {
+                continue;
+            }
+            Lora a = adapters[which[t]];
+            double[] z = new double[a.rank()];
+            for (int k = 0; k < a.rank(); k++) {
+                for (int l = 0; l < N; l++) {
+                    z[k] += (double) x[t * N + l] * a.a()[k * N + l];
+                }
+            }
+            for (int j = 0; j < M; j++) {
+                double acc = 0;
+                for (int k = 0; k < a.rank(); k++) {
+                    acc += z[k] * a.b()[j * a.rank() + k];
+                }
+                y[t * M + j] += a.scale() * acc;
+            }
+        }
+        return y;
+    }
+
+    private static void checkMixes(Backend backend) {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        int[] ranks = {1, 2, 7, 16, 33, 50};  // 1 to min(m, n): no padding to the largest
+        Lora[] adapters = new Lora[ranks.length];
+        try (NoraContext ctx = NoraContext.create(backend);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 8, 1 << 20)) {
+            int[] index = new int[ranks.length];
+            for (int i = 0; i < ranks.length; i++) {
+                adapters[i] = lora(rng, ranks[i]);
+                index[i] = registry.add("a" + i, adapters[i].a(), adapters[i].b(), ranks[i], adapters[i].scale());
+            }
+            int rows = 37;
+            float[] x = base.inputs(SEED + 1, rows);
+            String[] mixes = {"all rows one adapter", "every row different", "some rows none", "no adapter at all"};
+            for (String mix : mixes) {
+                int[] which = new int[rows];
+                for (int t = 0; t < rows; t++) {
+                    which[t] = switch (mix) {
+                        case "all rows one adapter" -> 3;
+                        case "every row different" -> t % ranks.length;
+                        case "some rows none" -> rng.nextInt(ranks.length + 2) - 2 < 0 ? -1 : rng.nextInt(ranks.length);
+                        default -> -1;
+                    };
+                }
+                int[] slots = new int[rows];
+                for (int t = 0; t < rows; t++) {
+                    slots[t] = which[t] < 0 ? -1 : index[which[t]];
+                }
+                try (Matrix xm = ctx.matrix(rows, N, x); Matrix y = registry.apply(xm, slots)) {
+                    double err = Float64Reference.relativeFrobeniusError(y.toArray(),
+                            reference(x, rows, base.baseWeight, adapters, which));
+                    assertTrue(err <= 1e-5, backend + " " + mix + ": " + err + " (seed " + SEED + ")");
+                }
+            }
+        }
+    }
+
+    @Test
+    void randomMixesMatchEachRowsOwnAdapterOnTheCpu() {
+        checkMixes(Backend.CPU);
+    }
+
+    @Test
+    void randomMixesMatchOnCuda() {
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available() && "1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
+            fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
+        }
+        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        checkMixes(Backend.CUDA);
+    }
+
+    @Test
+    void nestedAdaptersServeWhatTheirLayersCompute() {
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 8, 3, 1f);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 4, 1 << 20)) {
+            List<AdapterLayer> nested = new ArrayList<>();
+            for (InnerInit init : new InnerInit[] {InnerInit.ZERO, InnerInit.SIGMA}) {
+                var w = NestedInitializer.initialize(base.baseWeight, M, N, InputScaling.identity(N),
+                        NoraConfig.builder().outerRank(8).innerRank(3).init(init).seed(SEED).build());
+                AdapterLayer l = AdapterLayer.of(init.name(), w);
+                float[] innerB = l.innerB().clone();
+                for (int i = 0; i < innerB.length; i++) {
+                    innerB[i] += 0.3f * (i % 5 - 2);  // "trained": the adapter term shows
+                }
+                nested.add(l.withInner(l.innerA(), innerB));
+                registry.add(init.name(), nested.get(nested.size() - 1));
+            }
+            int rows = 6;
+            float[] x = base.inputs(SEED + 2, rows);
+            int[] which = {0, 1, -1, 1, 0, 0};
+            try (Matrix xm = ctx.matrix(rows, N, x); Matrix y = registry.apply(xm, which)) {
+                float[] got = y.toArray();
+                for (int t = 0; t < rows; t++) {
+                    float[] row = java.util.Arrays.copyOfRange(x, t * N, (t + 1) * N);
+                    float[] want;
+                    try (Matrix xr = ctx.matrix(1, N, row); Matrix yr = ctx.zeros(1, M)) {
+                        if (which[t] < 0) {
+                            try (Matrix w = ctx.matrix(M, N, base.baseWeight)) {
+                                ctx.linear(xr, w, yr);
+                            }
+                        } else {
+                            try (NestedLinear l = nested.get(which[t]).build(ctx, base.baseWeight)) {
+                                l.forward(xr, yr, io.jnora.Association.OUTER_FIRST);
+                            }
+                        }
+                        want = yr.toArray();
+                    }
+                    double err = Float64Reference.relativeFrobeniusError(java.util.Arrays.copyOfRange(got, t * M, (t + 1) * M),
+                            Float64Reference.toDouble(want));
+                    assertTrue(err <= 1e-5, "row " + t + ": " + err);
+                }
+            }
+        }
+    }
+
+    @Test
+    void budgetsSlotsNamesAndIndicesAreChecked() {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        long oneRank4 = 4L * (M + N) * Float.BYTES;
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 2, 2 * oneRank4)) {
+            Lora a = lora(rng, 4);
+            registry.add("a", a.a(), a.b(), 4, 1f);
+            assertThrows(IllegalArgumentException.class, () -> registry.add("a", a.a(), a.b(), 4, 1f));
+            Lora big = lora(rng, 5);
+            CapacityExceededException e = assertThrows(CapacityExceededException.class,
+                    () -> registry.add("big", big.a(), big.b(), 5, 1f));
+            assertTrue(e.getMessage().contains("big") && e.getMessage().contains(String.valueOf(2 * oneRank4)), e.getMessage());
+            registry.add("b", a.a(), a.b(), 4, 1f);
+            assertThrows(CapacityExceededException.class, () -> registry.add("c", lora(rng, 1).a(), lora(rng, 1).b(), 1, 1f));
+            try (Matrix x = ctx.zeros(3, N)) {
+                JnoraException bad = assertThrows(JnoraException.class, () -> registry.apply(x, new int[] {0, 5, -1}));
+                assertTrue(bad.getMessage().contains("row 1") && bad.getMessage().contains("index 5"), bad.getMessage());
+                registry.remove("a");
+                assertThrows(JnoraException.class, () -> registry.apply(x, new int[] {0, -1, -1}));
+                assertEquals(0, registry.add("d", a.a(), a.b(), 4, 1f), "a freed slot is reused");
+            }
+            assertThrows(JnoraException.class, () -> registry.remove("zzz"));
+        }
+    }
+
+    /**
+     * Four threads submit batches through two stable adapters while a fifth adds and removes others;
+     * every batch equals its single-threaded float64 reference, and closing returns every matrix.
+     */
+    @Test
+    void concurrentBatchesAndChurnGiveTheSingleThreadedResults() throws Exception {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        Lora[] stable = {lora(rng, 3), lora(rng, 9)};
+        try (NoraContext ctx = NoraContext.create(Backend.CPU)) {
+            int before = ctx.openMatrices();
+            AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 8, 1 << 22);
+            int i0 = registry.add("s0", stable[0].a(), stable[0].b(), 3, stable[0].scale());
+            int i1 = registry.add("s1", stable[1].a(), stable[1].b(), 9, stable[1].scale());
+            AtomicBoolean stop = new AtomicBoolean();
+            ExecutorService pool = Executors.newFixedThreadPool(5);
+            try {
+                Future<?> churn = pool.submit(() -> {
+                    SplittableRandom r = new SplittableRandom(SEED + 7);
+                    for (int k = 0; k < 200 && !stop.get(); k++) {
+                        Lora l = lora(r, 1 + r.nextInt(12));
+                        registry.add("churn" + k, l.a(), l.b(), l.rank(), l.scale());
+                        registry.remove("churn" + k);
+                    }
+                });
+                List<Future<?>> workers = new ArrayList<>();
+                for (int w = 0; w < 4; w++) {
+                    final int worker = w;
+                    workers.add(pool.submit(() -> {
+                        SplittableRandom r = new SplittableRandom(SEED + worker);
+                        for (int batch = 0; batch < 25; batch++) {
+                            int rows = 1 + r.nextInt(9);
+                            float[] x = base.inputs(r.nextLong(), rows);
+                            int[] which = new int[rows];
+                            int[] slots = new int[rows];
+                            for (int t = 0; t < rows; t++) {
+                                which[t] = r.nextInt(3) - 1;
+                                slots[t] = which[t] < 0 ? -1 : (which[t] == 0 ? i0 : i1);
+                            }
+                            float[] got = registry.apply(x, rows, slots);
+                            double err = Float64Reference.relativeFrobeniusError(got, reference(x, rows, base.baseWeight,
+                                    stable, which));
+                            if (err > 1e-5) {
+                                throw new AssertionError("worker " + worker + " batch " + batch + ": " + err);
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : workers) {
+                    f.get(60, TimeUnit.SECONDS);
+                }
+                stop.set(true);
+                churn.get(60, TimeUnit.SECONDS);
+            } finally {
+                pool.shutdownNow();
+            }
+            registry.close();
+            assertEquals(before, ctx.openMatrices(), "every matrix the registry made is freed");
+        }
+    }
+}
