@@ -4,26 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.backend.CudaProbe;
-import io.jnora.cli.Main;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /** The command line's contract (SPEC §6): exit 0 / 2 / 1, one clear line on standard error. */
 class CliTest {
-    private record Run(int status, String out, String err) {}
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
 
     @Test
     void infoSaysWhichBackendAndWhy() {
-        Run r = run("info");
+        CliRun r = CliRun.of("info");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("backend: "), r.out());
         assertTrue(r.out().contains("requested auto"), r.out());
@@ -31,7 +21,7 @@ class CliTest {
 
     @Test
     void demoPrintsItsTableWithSmallErrors() {
-        Run r = run("demo", "--backend", "cpu", "--rows", "9", "--in", "40", "--out", "33", "--rank", "8", "--inner-rank", "2");
+        CliRun r = CliRun.of("demo", "--backend", "cpu", "--rows", "9", "--in", "40", "--out", "33", "--rank", "8", "--inner-rank", "2");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("forward effective") && r.out().contains("backward"), r.out());
         assertTrue(r.out().contains("dX 9×40"), r.out());
@@ -39,7 +29,7 @@ class CliTest {
 
     @Test
     void benchPrintsTheRatioToTheBaseGemm() {
-        Run r = run("bench", "--backend", "cpu", "--rows", "8", "--in", "32", "--out", "32", "--rank", "8",
+        CliRun r = CliRun.of("bench", "--backend", "cpu", "--rows", "8", "--in", "32", "--out", "32", "--rank", "8",
                 "--inner-rank", "2", "--warmup", "1", "--iterations", "3");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("base GEMM alone") && r.out().contains("× base"), r.out());
@@ -47,12 +37,12 @@ class CliTest {
 
     @Test
     void anUnknownCommandIsBadUsage() {
-        assertEquals(2, run("frobnicate").status());
+        assertEquals(2, CliRun.of("frobnicate").status());
     }
 
     @Test
     void anInvalidRankIsBadInputWithOneLine() {
-        Run r = run("demo", "--backend", "cpu", "--rank", "8", "--inner-rank", "9", "--rows", "2", "--in", "16", "--out", "16");
+        CliRun r = CliRun.of("demo", "--backend", "cpu", "--rank", "8", "--inner-rank", "9", "--rows", "2", "--in", "16", "--out", "16");
         assertEquals(2, r.status());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("r_in = 9"), r.err());
@@ -61,7 +51,7 @@ class CliTest {
     @Test
     void cudaWhereThereIsNoneIsBadInput() {
         Assumptions.assumeFalse(CudaProbe.probe().available(), "a CUDA device is present here");
-        Run r = run("info", "--backend", "cuda");
+        CliRun r = CliRun.of("info", "--backend", "cuda");
         assertEquals(2, r.status());
         assertTrue(r.err().contains("unavailable"), r.err());
     }

@@ -5,11 +5,9 @@ import static io.jnora.Tolerances.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.jnora.backend.CudaProbe;
 import io.jnora.synth.SyntheticLayer;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,14 +25,7 @@ class CudaBackendTest {
 
     @BeforeAll
     static void open() {
-        CudaProbe.Result probe = CudaProbe.probe();
-        if (!probe.available()) {
-            if ("1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
-                fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
-            }
-            System.out.println("CudaBackendTest skipped: " + probe.reason());
-        }
-        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        GpuTests.requireCuda("CudaBackendTest");
         cuda = NoraContext.create(Backend.CUDA);
         cpu = NoraContext.create(Backend.CPU);
         System.out.println("CudaBackendTest on " + cuda.selection().device());

@@ -7,12 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
-import io.jnora.cli.Main;
 import io.jnora.io.SafetensorsWriter;
 import io.jnora.reference.Float64Reference;
 import io.jnora.synth.SyntheticLayer;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -23,14 +20,7 @@ class InitCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {}
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
 
     private Path inputs(SyntheticLayer layer, int rows) {
         Path file = dir.resolve("layer.safetensors");
@@ -44,7 +34,7 @@ class InitCliTest {
         SyntheticLayer layer = SyntheticLayer.random(11, 40, 36, 8, 2, 1f);
         Path in = inputs(layer, 200);
         Path out = dir.resolve("adapter.safetensors");
-        Run r = run("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "8", "--inner-rank", "2",
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "8", "--inner-rank", "2",
                 "--scale-mode", "rms", "--layer", "mlp.up", "--out", out.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("layer mlp.up: W 40×36, r = 8, r_in = 2"), r.out());
@@ -64,7 +54,7 @@ class InitCliTest {
         SyntheticLayer layer = SyntheticLayer.random(12, 30, 24, 6, 3, 1f);
         Path in = inputs(layer, 300);
         Path out = dir.resolve("sigma.safetensors");
-        Run r = run("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "6", "--inner-rank", "3",
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "6", "--inner-rank", "3",
                 "--scale-mode", "whiten", "--init", "sigma", "--rule", "rora", "--alpha", "4", "--svd", "exact",
                 "--out", out.toString());
         assertEquals(0, r.status(), r.err());
@@ -85,7 +75,7 @@ class InitCliTest {
         Path file = dir.resolve("bad.safetensors");
         new SafetensorsWriter().add("weight", layer.baseWeight, 20, 16).add("calib", new float[30], 2, 15).write(file);
         Path out = dir.resolve("never.safetensors");
-        Run r = run("init", "--weight", file + "#weight", "--calib", file + "#calib", "--rank", "4", "--inner-rank", "2",
+        CliRun r = CliRun.of("init", "--weight", file + "#weight", "--calib", file + "#calib", "--rank", "4", "--inner-rank", "2",
                 "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("[2, 15]") && r.err().contains("20×16"), r.err());
@@ -99,7 +89,7 @@ class InitCliTest {
         byte[] bytes = Files.readAllBytes(in);
         Path cut = dir.resolve("cut.safetensors");
         Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length - 100));
-        Run r = run("init", "--weight", cut + "#weight", "--calib", in + "#calib", "--rank", "4", "--inner-rank", "2",
+        CliRun r = CliRun.of("init", "--weight", cut + "#weight", "--calib", in + "#calib", "--rank", "4", "--inner-rank", "2",
                 "--out", dir.resolve("o.safetensors").toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("cut.safetensors"), r.err());
@@ -109,7 +99,7 @@ class InitCliTest {
     void aRankAboveTheWeightsIsBadInput() {
         SyntheticLayer layer = SyntheticLayer.random(15, 20, 16, 4, 2, 1f);
         Path in = inputs(layer, 40);
-        Run r = run("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "17", "--inner-rank", "2",
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "17", "--inner-rank", "2",
                 "--out", dir.resolve("o.safetensors").toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("min(m, n) = 16"), r.err());

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
-import io.jnora.cli.Main;
 import io.jnora.init.InnerInit;
 import io.jnora.init.InputScaling;
 import io.jnora.init.NestedInitializer;
@@ -17,8 +16,6 @@ import io.jnora.io.SafetensorsFile;
 import io.jnora.io.SafetensorsWriter;
 import io.jnora.reference.Float64Reference;
 import io.jnora.synth.SyntheticLayer;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,14 +27,7 @@ class MergeForwardCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {}
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
 
     /** An adapter file for the layer with non-zero inner factors (so that the adapter term shows). */
     private Path adapter(String file, SyntheticLayer layer, InnerInit init, long seed) {
@@ -72,20 +62,20 @@ class MergeForwardCliTest {
             Path a = adapter("a-" + init + ".safetensors", layer, init, 5);
             Path w = weightFile(layer, Dtype.F32);
             Path merged = dir.resolve("merged-" + init + ".safetensors");
-            Run r = run("merge", "--weight", w + "#weight", "--adapter", a.toString(), "--out", merged.toString());
+            CliRun r = CliRun.of("merge", "--weight", w + "#weight", "--adapter", a.toString(), "--out", merged.toString());
             assertEquals(0, r.status(), r.err());
             AdapterLayer al = NestedAdapterFile.readLayer(a, null);
             assertArrayEquals(al.mergedWeight(layer.baseWeight), read(merged, "weight"));
 
             Path back = dir.resolve("back-" + init + ".safetensors");
-            r = run("merge", "--unmerge", "--weight", merged + "#weight", "--adapter", a.toString(), "--out", back.toString());
+            r = CliRun.of("merge", "--unmerge", "--weight", merged + "#weight", "--adapter", a.toString(), "--out", back.toString());
             assertEquals(0, r.status(), r.err());
             double err = Float64Reference.relativeFrobeniusError(read(back, "weight"), Float64Reference.toDouble(layer.baseWeight));
             assertTrue(err <= 1e-6, init + ": unmerged vs original W: " + err);
         }
         Path bf16 = weightFile(layer, Dtype.BF16);
         Path out = dir.resolve("merged-bf16.safetensors");
-        assertEquals(0, run("merge", "--weight", bf16 + "#weight", "--adapter", dir.resolve("a-ZERO.safetensors").toString(),
+        assertEquals(0, CliRun.of("merge", "--weight", bf16 + "#weight", "--adapter", dir.resolve("a-ZERO.safetensors").toString(),
                 "--out", out.toString()).status());
         try (SafetensorsFile f = SafetensorsFile.open(out)) {
             assertEquals(Dtype.BF16, f.tensor("weight").dtype());
@@ -120,7 +110,7 @@ class MergeForwardCliTest {
         Path idx = dir.resolve("idx.safetensors");
         writeInt64(idx, which);
         Path out = dir.resolve("y.safetensors");
-        Run r = run("forward", "--backend", "cpu", "--weight", w + "#weight", "--adapter", a0.toString(), "--adapter",
+        CliRun r = CliRun.of("forward", "--backend", "cpu", "--weight", w + "#weight", "--adapter", a0.toString(), "--adapter",
                 a1.toString(), "--row-adapter", idx + "#rows", "--input", in + "#x", "--out", out.toString());
         assertEquals(0, r.status(), r.err());
         float[] y = read(out, "y");
@@ -169,21 +159,21 @@ class MergeForwardCliTest {
         writeInt64(idx, new long[] {0, 2, -1});
         Path out = dir.resolve("never.safetensors");
 
-        Run r = run("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--row-adapter", idx + "#rows",
+        CliRun r = CliRun.of("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--row-adapter", idx + "#rows",
                 "--input", in + "#x", "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("index 2 at row 1"), r.err());
-        r = run("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--adapter", a0.toString(),
+        r = CliRun.of("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--adapter", a0.toString(),
                 "--input", in + "#x", "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("--row-adapter"), r.err());
-        r = run("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--input", in + "#bad", "--out",
+        r = CliRun.of("forward", "--weight", w + "#weight", "--adapter", a0.toString(), "--input", in + "#bad", "--out",
                 out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("[3, 19]") && r.err().contains("24×20"), r.err());
         SyntheticLayer other = SyntheticLayer.random(25, 20, 20, 4, 2, 1f);
         Path wrong = weightFile(other, Dtype.F16);
-        r = run("merge", "--weight", wrong + "#weight", "--adapter", a0.toString(), "--out", out.toString());
+        r = CliRun.of("merge", "--weight", wrong + "#weight", "--adapter", a0.toString(), "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("24×20") && r.err().contains("20×20"), r.err());
         assertFalse(Files.exists(out));

@@ -6,12 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
-import io.jnora.cli.Main;
 import io.jnora.io.SafetensorsWriter;
 import io.jnora.reference.Float64Reference;
 import io.jnora.synth.SyntheticLayer;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,21 +29,14 @@ class PeftCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {}
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
 
     /** {@code jnora init} of one layer, then inner factors moved as training would move them. */
     private AdapterLayer initAndTrain(SyntheticLayer s, String name, String init, long seed) {
         Path in = dir.resolve(name + ".in.safetensors");
         new SafetensorsWriter().add("weight", s.baseWeight, s.m, s.n).add("calib", s.inputs(seed, 128), 128, s.n).write(in);
         Path file = dir.resolve(name + ".safetensors");
-        Run r = run("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", String.valueOf(s.r),
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", String.valueOf(s.r),
                 "--inner-rank", String.valueOf(s.rIn), "--init", init, "--alpha", "3", "--layer", name, "--backend", "cpu",
                 "--out", file.toString());
         assertEquals(0, r.status(), r.err());
@@ -80,14 +70,14 @@ class PeftCliTest {
         NestedAdapterFile.write(nested, List.of(qa, ua));
 
         Path peft = dir.resolve("peft");
-        Run ex = run("export-peft", "--adapter", nested.toString(), "--module-prefix", "model.layers.0.", "--out",
+        CliRun ex = CliRun.of("export-peft", "--adapter", nested.toString(), "--module-prefix", "model.layers.0.", "--out",
                 peft.toString());
         assertEquals(0, ex.status(), ex.err());
         assertTrue(ex.out().contains("model.layers.0.q_proj") && ex.out().contains("residual base: 2·r_in"), ex.out());
         assertTrue(Files.exists(peft.resolve("adapter_config.json")));
 
         Path back = dir.resolve("back.safetensors");
-        Run im = run("import-peft", "--adapter", peft.toString(), "--out", back.toString());
+        CliRun im = CliRun.of("import-peft", "--adapter", peft.toString(), "--out", back.toString());
         assertEquals(0, im.status(), im.err());
         assertTrue(im.out().contains("model.layers.0.up_proj"), im.out());
         Map<String, AdapterLayer> imported = NestedAdapterFile.read(back);
@@ -115,7 +105,7 @@ class PeftCliTest {
         AdapterLayer b = initAndTrain(q, "k", "zero", 8);
         Path nested = dir.resolve("two.safetensors");
         NestedAdapterFile.write(nested, List.of(a, b));
-        Run r = run("export-peft", "--adapter", nested.toString(), "--layer", "k", "--out", dir.resolve("only-k").toString());
+        CliRun r = CliRun.of("export-peft", "--adapter", nested.toString(), "--layer", "k", "--out", dir.resolve("only-k").toString());
         assertEquals(0, r.status(), r.err());
         assertEquals(List.of("k"), new ArrayList<>(io.jnora.peft.PeftAdapter.read(dir.resolve("only-k")).keySet()));
     }
@@ -126,7 +116,7 @@ class PeftCliTest {
         Path nested = dir.resolve("one.safetensors");
         NestedAdapterFile.write(nested, List.of(initAndTrain(q, "q", "zero", 9)));
         Path out = dir.resolve("never");
-        Run r = run("export-peft", "--adapter", nested.toString(), "--layer", "v", "--out", out.toString());
+        CliRun r = CliRun.of("export-peft", "--adapter", nested.toString(), "--layer", "v", "--out", out.toString());
         assertEquals(2, r.status());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("one.safetensors") && r.err().contains("\"v\""), r.err());
@@ -139,16 +129,16 @@ class PeftCliTest {
         Path nested = dir.resolve("q.safetensors");
         NestedAdapterFile.write(nested, List.of(initAndTrain(q, "q", "zero", 10)));
         Path peft = dir.resolve("peft");
-        assertEquals(0, run("export-peft", "--adapter", nested.toString(), "--module-prefix", "model.", "--out",
+        assertEquals(0, CliRun.of("export-peft", "--adapter", nested.toString(), "--module-prefix", "model.", "--out",
                 peft.toString()).status());
         Path good = dir.resolve("base.safetensors");
         new SafetensorsWriter().add("model.q.weight", q.baseWeight, 20, 16).write(good);
-        assertEquals(0, run("import-peft", "--adapter", peft.toString(), "--base", good.toString(), "--out",
+        assertEquals(0, CliRun.of("import-peft", "--adapter", peft.toString(), "--base", good.toString(), "--out",
                 dir.resolve("ok.safetensors").toString()).status());
         Path bad = dir.resolve("bad-base.safetensors");
         new SafetensorsWriter().add("model.q.weight", q.baseWeight, 16, 20).write(bad);
         Path out = dir.resolve("no.safetensors");
-        Run r = run("import-peft", "--adapter", peft.toString(), "--base", bad.toString(), "--out", out.toString());
+        CliRun r = CliRun.of("import-peft", "--adapter", peft.toString(), "--base", bad.toString(), "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("model.q") && r.err().contains("[16, 20]"), r.err());
         assertFalse(Files.exists(out));

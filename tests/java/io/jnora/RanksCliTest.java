@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.jnora.cli.Main;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,14 +19,7 @@ class RanksCliTest {
     @TempDir
     Path dir;
 
-    private record Run(int status, String out, String err) {}
 
-    private static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
 
     private Path layers(String json) throws IOException {
         Path file = dir.resolve("layers.json");
@@ -48,7 +38,7 @@ class RanksCliTest {
     void printsATableAndWritesTheRanks() throws IOException {
         Path in = layers(THREE_LAYERS);
         Path out = dir.resolve("ranks.json");
-        Run r = run("ranks", "--layers", in.toString(), "--budget", "60k", "--min", "2", "--max", "32", "--out", out.toString());
+        CliRun r = CliRun.of("ranks", "--layers", in.toString(), "--budget", "60k", "--min", "2", "--max", "32", "--out", out.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("layer") && r.out().contains("cost/rank") && r.out().contains("rank"), r.out());
         assertTrue(r.out().contains("blocks.1.up") && r.out().contains("3840"), r.out());
@@ -75,7 +65,7 @@ class RanksCliTest {
     @Test
     void theNestedCostUsesTheOuterRanks() throws IOException {
         Path in = layers(THREE_LAYERS);
-        Run r = run("ranks", "--layers", in.toString(), "--budget", "100000", "--cost", "nested", "--strategy", "uniform");
+        CliRun r = CliRun.of("ranks", "--layers", in.toString(), "--budget", "100000", "--cost", "nested", "--strategy", "uniform");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("r_out"), r.out());
         // cost/rank 128, 128, 256 (Σ 512): uniform r = ⌊100000 / 512⌋ = 195, capped by the outer ranks 64, 64, 128
@@ -86,7 +76,7 @@ class RanksCliTest {
     void everyStrategyRuns() throws IOException {
         Path in = layers(THREE_LAYERS);
         for (String s : List.of("uniform", "random", "decay", "growth", "outlier")) {
-            Run r = run("ranks", "--layers", in.toString(), "--budget", "50000", "--strategy", s, "--seed", "3");
+            CliRun r = CliRun.of("ranks", "--layers", in.toString(), "--budget", "50000", "--strategy", s, "--seed", "3");
             assertEquals(0, r.status(), s + ": " + r.err());
             assertTrue(r.out().contains("strategy " + s), r.out());
         }
@@ -95,27 +85,27 @@ class RanksCliTest {
     @Test
     void malformedJsonIsBadInputNamingTheFile() throws IOException {
         Path in = layers("{\"layers\": [ {\"name\": \"q\", ");
-        Run r = run("ranks", "--layers", in.toString(), "--budget", "1000");
+        CliRun r = CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000");
         assertBadInput(r, in.toString(), "not valid JSON");
     }
 
     @Test
     void aMissingFieldIsBadInputNamingTheField() throws IOException {
         Path in = layers("{\"layers\": [{\"name\": \"q\", \"m\": 8, \"outlier_ratio\": 0.1}]}");
-        assertBadInput(run("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(), "layers[0] (\"q\").n: missing");
+        assertBadInput(CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(), "layers[0] (\"q\").n: missing");
     }
 
     @Test
     void aWrongTypeIsBadInputNamingTheField() throws IOException {
         Path in = layers("{\"layers\": [{\"name\": \"q\", \"m\": 8, \"n\": \"eight\", \"outlier_ratio\": 0.1}]}");
-        assertBadInput(run("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(), ".n: expected a positive integer");
+        assertBadInput(CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(), ".n: expected a positive integer");
     }
 
     @Test
     void aDuplicateNameIsBadInputNamingBothEntries() throws IOException {
         Path in = layers("{\"layers\": [{\"name\": \"q\", \"m\": 8, \"n\": 8, \"outlier_ratio\": 0.1},"
                 + " {\"name\": \"q\", \"m\": 8, \"n\": 8, \"outlier_ratio\": 0.2}]}");
-        assertBadInput(run("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(),
+        assertBadInput(CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000"), in.toString(),
                 "layers[1].name: duplicate name \"q\" (also layers[0])");
     }
 
@@ -123,14 +113,14 @@ class RanksCliTest {
     void aMissingOuterRankWithNestedCostNamesTheLayer() throws IOException {
         Path in = layers("{\"layers\": [{\"name\": \"q\", \"m\": 8, \"n\": 8, \"outlier_ratio\": 0.1, \"outer_rank\": 4},"
                 + " {\"name\": \"k\", \"m\": 8, \"n\": 8, \"outlier_ratio\": 0.2}]}");
-        assertBadInput(run("ranks", "--layers", in.toString(), "--budget", "1000", "--cost", "nested"), in.toString(),
+        assertBadInput(CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000", "--cost", "nested"), in.toString(),
                 "layers[1] (\"k\").outer_rank: missing");
     }
 
     @Test
     void aBudgetBelowTheMinimumIsBadInputNamingTheMinimum() throws IOException {
         Path in = layers(THREE_LAYERS);
-        Run r = run("ranks", "--layers", in.toString(), "--budget", "10000", "--min", "2");
+        CliRun r = CliRun.of("ranks", "--layers", in.toString(), "--budget", "10000", "--min", "2");
         assertEquals(2, r.status(), r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("minimum " + 2L * (1536 + 1536 + 3840)), r.err());
@@ -139,15 +129,15 @@ class RanksCliTest {
     @Test
     void badOptionValuesAreBadInput() throws IOException {
         Path in = layers(THREE_LAYERS);
-        assertEquals(2, run("ranks", "--layers", in.toString(), "--budget", "lots").status());
-        assertEquals(2, run("ranks", "--layers", in.toString(), "--budget", "1000000", "--strategy", "best").status());
-        assertEquals(2, run("ranks", "--layers", in.toString(), "--budget", "1000000", "--min", "0").status());
-        assertEquals(2, run("ranks", "--layers", dir.resolve("missing.json").toString(), "--budget", "1000").status());
-        Run noOut = run("ranks", "--layers", in.toString(), "--budget", "1000000", "--out", dir.resolve("no/such/dir.json").toString());
+        assertEquals(2, CliRun.of("ranks", "--layers", in.toString(), "--budget", "lots").status());
+        assertEquals(2, CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000000", "--strategy", "best").status());
+        assertEquals(2, CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000000", "--min", "0").status());
+        assertEquals(2, CliRun.of("ranks", "--layers", dir.resolve("missing.json").toString(), "--budget", "1000").status());
+        CliRun noOut = CliRun.of("ranks", "--layers", in.toString(), "--budget", "1000000", "--out", dir.resolve("no/such/dir.json").toString());
         assertFalse(noOut.status() == 0, noOut.out());
     }
 
-    private static void assertBadInput(Run r, String file, String field) {
+    private static void assertBadInput(CliRun r, String file, String field) {
         assertEquals(2, r.status(), r.out() + r.err());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains(file), r.err());

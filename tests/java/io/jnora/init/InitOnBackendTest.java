@@ -8,11 +8,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.jnora.Backend;
 import io.jnora.NoraContext;
-import io.jnora.backend.CudaProbe;
 import java.util.SplittableRandom;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -63,11 +61,7 @@ class InitOnBackendTest {
     @ParameterizedTest(name = "{0} {1} {2}×{3} flat={4}")
     @MethodSource("cases")
     void cudaMatchesTheCpu(ScaleMode mode, SvdMethod svd, int m, int n, boolean flat) {
-        CudaProbe.Result probe = CudaProbe.probe();
-        if (!probe.available() && "1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
-            fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
-        }
-        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        io.jnora.GpuTests.requireCuda("InitOnBackendTest");
         SplittableRandom rng = new SplittableRandom(SEED);
         float[] w = flat ? InitTestData.gaussianWeight(rng, m, n) : InitTestData.decayingWeight(rng, m, n, 0.85);
         InitTestData.Activations acts = new InitTestData.Activations(rng, n);

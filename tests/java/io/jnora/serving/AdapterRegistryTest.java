@@ -3,7 +3,6 @@ package io.jnora.serving;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.jnora.Backend;
 import io.jnora.CapacityExceededException;
@@ -12,7 +11,6 @@ import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
 import io.jnora.adapter.AdapterLayer;
-import io.jnora.backend.CudaProbe;
 import io.jnora.init.InnerInit;
 import io.jnora.init.InputScaling;
 import io.jnora.init.NestedInitializer;
@@ -28,7 +26,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /** Several adapters in one batch (SPEC §2.9) against applying each row's adapter on its own. */
@@ -128,11 +125,7 @@ class AdapterRegistryTest {
 
     @Test
     void randomMixesMatchOnCuda() {
-        CudaProbe.Result probe = CudaProbe.probe();
-        if (!probe.available() && "1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
-            fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
-        }
-        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
         checkMixes(Backend.CUDA);
     }
 

@@ -12,11 +12,9 @@ import io.jnora.Backend;
 import io.jnora.Matrix;
 import io.jnora.NonFiniteInputException;
 import io.jnora.NoraContext;
-import io.jnora.backend.CudaProbe;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -40,14 +38,7 @@ class ActivationStatsCudaTest {
 
     @BeforeAll
     static void open() {
-        CudaProbe.Result probe = CudaProbe.probe();
-        if (!probe.available()) {
-            if ("1".equals(System.getenv("JNORA_REQUIRE_GPU"))) {
-                fail("JNORA_REQUIRE_GPU=1 but CUDA is unavailable: " + probe.reason());
-            }
-            System.out.println("ActivationStatsCudaTest skipped: " + probe.reason());
-        }
-        Assumptions.assumeTrue(probe.available(), "CUDA unavailable: " + probe.reason());
+        io.jnora.GpuTests.requireCuda("ActivationStatsCudaTest");
         cuda = NoraContext.create(Backend.CUDA);
         System.out.println("ActivationStatsCudaTest on " + cuda.selection().device());
     }
