@@ -42,6 +42,7 @@ step demo "$JAVA" -jar "$carry/jnora.jar" demo --backend cuda
 step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iterations 200
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
+step bench-train-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite train --backend cuda --iterations 100
 step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
 
 echo
@@ -52,4 +53,5 @@ grep -h -E "tests (successful|failed|skipped)" "$log/java-tests.txt" | sed 's/^/
 grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check: /'
 grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
 grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
+grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'
 for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done

@@ -7,6 +7,7 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.annotation.ByPtrPtr;
 import org.bytedeco.javacpp.annotation.Cast;
@@ -94,4 +95,19 @@ public final class JnoraNative {
     public static native int jnora_activation_stats(jnora_context handle, int rows, int cols,
             @Const FloatPointer x, int ldx, DoublePointer sumAbs, DoublePointer sumSq,
             FloatPointer maxAbs, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_multi_tensor_workspace_size(int tensorCount, @Cast("size_t*") SizeTPointer bytes);
+
+    public static native int jnora_adamw_step(jnora_context handle, int tensorCount,
+            @Cast("float* const*") PointerPointer<?> params, @Cast("const float* const*") PointerPointer<?> grads,
+            @Cast("float* const*") PointerPointer<?> expAvg, @Cast("float* const*") PointerPointer<?> expAvgSq,
+            @Cast("const long long*") LongPointer sizes, float lr, float beta1, float beta2, float eps,
+            float weightDecay, float gradScale, int step, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_sum_of_squares(jnora_context handle, int tensorCount,
+            @Cast("const float* const*") PointerPointer<?> tensors, @Cast("const long long*") LongPointer sizes,
+            DoublePointer result, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_multiply_add(jnora_context handle, @Cast("long long") long elements, float alpha,
+            @Const FloatPointer a, @Const FloatPointer b, float beta, FloatPointer out);
 }
