@@ -43,6 +43,7 @@ step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iteration
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-set-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite set --backend cuda
+step bench-train-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite train --backend cuda --iterations 100
 step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
 
 echo
@@ -54,4 +55,5 @@ grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check
 grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
 grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
 tail -1 "$log/bench-set-cuda.txt" | sed 's/^/  set /'
+grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'
 for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done

@@ -66,5 +66,22 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t, int, int, const float*, int,
 jnora_status_t jnora_widen_to_double(jnora_handle_t, int, int, const float*, int, double*) {
     return JNORA_NOT_BUILT();
 }
+jnora_status_t jnora_multi_tensor_workspace_size(int, size_t* bytes) {
+    if (bytes) *bytes = 0;
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_adamw_step(jnora_handle_t, int, float* const*, const float* const*, float* const*,
+                                float* const*, const long long*, float, float, float, float, float, float,
+                                int, void*, size_t) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_sum_of_squares(jnora_handle_t, int, const float* const*, const long long*, double*,
+                                    void*, size_t) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_multiply_add(jnora_handle_t, long long, float, const float*, const float*, float,
+                                  float*) {
+    return JNORA_NOT_BUILT();
+}
 
 }  // extern "C"

@@ -29,6 +29,46 @@ jnora_status_t launch_activation_stats(StatsVersion version, cudaStream_t stream
                                        const float* x, int ldx, double* sum_abs, double* sum_sq,
                                        float* max_abs, void* workspace, size_t workspace_bytes);
 
+// Training primitives (native/cuda/adamw.cu, SPEC §2.10). A tensor list is `count` device pointers
+// in host arrays with their sizes; MultiTensor copies the list into a workspace of
+// multi_tensor_workspace_bytes(count) bytes (8-byte aligned) and runs one launch for all of it,
+// PerTensor launches once per tensor and needs no workspace.
+enum class MultiTensorVersion { PerTensor = 1, MultiTensor = 2 };
+
+// The hyper-parameters of one AdamW update; step >= 1 counts the updates (bias correction).
+struct AdamWHyper {
+    float lr, beta1, beta2, eps, weight_decay, grad_scale;
+    int step;
+};
+
+// What the element update uses, formed on the host in double and rounded once (the same
+// operations as io.jnora.backend.AdamWScalars, so the CPU and the GPU agree to the bit).
+struct AdamWScalars {
+    float decay;                  // 1 - lr * weight_decay
+    float beta1, beta2;
+    float one_minus_beta1, one_minus_beta2;
+    float step_size;              // lr / (1 - beta1^step)
+    float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
+    float eps;
+    float grad_scale;
+};
+
+AdamWScalars adamw_scalars(const AdamWHyper& hyper);
+
+size_t multi_tensor_workspace_bytes(int tensor_count);
+
+jnora_status_t launch_adamw(MultiTensorVersion version, cudaStream_t stream, int count, float* const* params,
+                            const float* const* grads, float* const* exp_avg, float* const* exp_avg_sq,
+                            const long long* sizes, const AdamWHyper& hyper, void* workspace,
+                            size_t workspace_bytes);
+
+jnora_status_t launch_sum_of_squares(MultiTensorVersion version, cudaStream_t stream, int count,
+                                     const float* const* tensors, const long long* sizes, double* result,
+                                     void* workspace, size_t workspace_bytes);
+
+jnora_status_t launch_multiply_add(cudaStream_t stream, long long n, float alpha, const float* a, const float* b,
+                                   float beta, float* out);
+
 namespace reference {
 // Obviously-correct host versions, accumulating in double: what the kernels are checked against.
 void strided_gemm(int M, int N, int K, float alpha, const float* p, long long ps_r, long long ps_c,
@@ -43,6 +83,10 @@ void activation_stats(int rows, int cols, const float* x, int ldx, double* sum_a
 void grouped_lowrank(int rows, int n, int m, const float* x, const int* row_adapter, int adapters,
                      const float* const* a_ptrs, const float* const* b_ptrs, const int* ranks,
                      const float* scales, float* y);
+// One tensor's AdamW update in place (host memory), element by element in the kernels' order.
+void adamw(long long n, float* p, const float* g, float* m, float* v, const AdamWScalars& scalars);
+double sum_of_squares(int count, const float* const* tensors, const long long* sizes);
+void multiply_add(long long n, float alpha, const float* a, const float* b, float beta, float* out);
 }  // namespace reference
 
 }  // namespace jnora

@@ -135,6 +135,37 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, cons
 jnora_status_t jnora_widen_to_double(jnora_handle_t handle, int rows, int cols, const float* x, int ldx,
                                      double* out);
 
+/* Training (SPEC §2.10; native/cuda/adamw.cu). A "tensor list" is tensor_count device pointers
+ * passed in HOST arrays, with sizes[i] >= 0 floats each (a pointer may be NULL where its size is 0).
+ * The list is copied into the caller's workspace, which must hold at least the bytes given by
+ * jnora_multi_tensor_workspace_size for the same tensor_count, 8-byte aligned; its contents need no
+ * setup and it may be reused by the next call on the same stream. One launch covers the whole list. */
+jnora_status_t jnora_multi_tensor_workspace_size(int tensor_count, size_t* bytes);
+
+/* AdamW with decoupled weight decay, in place, over every tensor of the list; per element, with
+ * g = grad_scale * grads[i][k] (grad_scale < 1 when the caller clipped the global gradient norm):
+ *     p = p * (1 - lr * weight_decay)
+ *     m = beta1 * m + (1 - beta1) * g,    v = beta2 * v + (1 - beta2) * g * g
+ *     p = p - lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+ * as torch.optim.AdamW. step >= 1 is this update's number (1 for the first). Deterministic. */
+jnora_status_t jnora_adamw_step(jnora_handle_t handle, int tensor_count, float* const* params,
+                                const float* const* grads, float* const* exp_avg,
+                                float* const* exp_avg_sq, const long long* sizes, float lr,
+                                float beta1, float beta2, float eps, float weight_decay,
+                                float grad_scale, int step, void* workspace, size_t workspace_bytes);
+
+/* *result (one double, device memory) = sum over the list of sum x^2, accumulated in double by a
+ * deterministic two-stage reduction (the same bits on every run and device); 0 for an empty list. */
+jnora_status_t jnora_sum_of_squares(jnora_handle_t handle, int tensor_count,
+                                    const float* const* tensors, const long long* sizes,
+                                    double* result, void* workspace, size_t workspace_bytes);
+
+/* Elementwise out = alpha * a * b + beta * out over `elements` floats (b NULL: alpha * a + beta * out).
+ * beta == 0 never reads out; out may alias a or b. Dropout (X times a scaled mask) and the
+ * regression residual (Y - target) are both this. */
+jnora_status_t jnora_multiply_add(jnora_handle_t handle, long long elements, float alpha,
+                                  const float* a, const float* b, float beta, float* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 //     target/native/jnora_kernel_check
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -206,6 +207,171 @@ void check_stats_arguments() {
     jnora_destroy(h);
 }
 
+// AdamW (adamw.cu): a list of tensors of odd sizes (empty ones, one above a chunk of 4096, many
+// small ones) updated for three steps with fresh gradients, the second with a clipping scale,
+// against the reference run on host copies. Both use the same scalars and the same order of
+// round-to-nearest operations, so they should agree to the bit; the check allows expect_close's
+// 1e-5 relative and says in the case's name whether the result was bitwise equal.
+void check_adamw(jnora::MultiTensorVersion version, const std::vector<long long>& sizes) {
+    const int count = int(sizes.size());
+    std::vector<std::vector<float>> p(count), m(count), v(count);
+    std::vector<float*> dp(count), dg(count), dm(count), dv(count);
+    for (int t = 0; t < count; ++t) {
+        p[t] = random_matrix(1, int(sizes[t]));
+        m[t].assign(size_t(sizes[t]), 0.0f);
+        v[t].assign(size_t(sizes[t]), 0.0f);
+        dp[t] = to_device(p[t]);
+        dm[t] = to_device(m[t]);
+        dv[t] = to_device(v[t]);
+        dg[t] = nullptr;
+    }
+    size_t ws_bytes = jnora::multi_tensor_workspace_bytes(count);
+    void* ws = nullptr;
+    cudaMalloc(&ws, ws_bytes);
+    cudaMemset(ws, 0xFF, ws_bytes);
+    jnora_status_t st = JNORA_STATUS_SUCCESS;
+    for (int step = 1; step <= 3 && st == JNORA_STATUS_SUCCESS; ++step) {
+        std::vector<std::vector<float>> g(count);
+        for (int t = 0; t < count; ++t) {
+            g[t] = random_matrix(1, int(sizes[t]));
+            if (dg[t]) cudaFree(dg[t]);
+            dg[t] = to_device(g[t]);
+        }
+        jnora::AdamWHyper h{1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step == 2 ? 0.37f : 1.0f, step};
+        const jnora::AdamWScalars s = jnora::adamw_scalars(h);
+        for (int t = 0; t < count; ++t) jnora::reference::adamw(sizes[t], p[t].data(), g[t].data(), m[t].data(), v[t].data(), s);
+        st = jnora::launch_adamw(version, nullptr, count, dp.data(), dg.data(), dm.data(), dv.data(), sizes.data(), h,
+                                 ws, ws_bytes);
+        if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+    }
+    std::vector<float> got, want;
+    bool bitwise = true;
+    for (int t = 0; t < count; ++t) {
+        for (auto* pair : {&p, &m, &v}) {
+            float* d = pair == &p ? dp[t] : pair == &m ? dm[t] : dv[t];
+            auto h = to_host(d, size_t(sizes[t]));
+            const auto& w = (*pair)[t];
+            if (std::memcmp(h.data(), w.data(), h.size() * sizeof(float)) != 0) bitwise = false;
+            got.insert(got.end(), h.begin(), h.end());
+            want.insert(want.end(), w.begin(), w.end());
+        }
+    }
+    char name[128];
+    long long total = 0;
+    for (auto n : sizes) total += n;
+    std::snprintf(name, sizeof name, "adamw v%d %d tensors, %lld elements, 3 steps%s", int(version), count, total,
+                  bitwise ? " (bitwise)" : "");
+    if (got.empty()) {
+        std::printf("%-60s %s\n", name, st == JNORA_STATUS_SUCCESS ? "ok  " : "FAIL");
+        (st == JNORA_STATUS_SUCCESS ? passed : failed)++;
+    } else {
+        expect_close(name, got, want, st);
+    }
+    for (int t = 0; t < count; ++t) { cudaFree(dp[t]); cudaFree(dg[t]); cudaFree(dm[t]); cudaFree(dv[t]); }
+    cudaFree(ws);
+}
+
+// The global sum of squares: float64 sums in another order than the reference (1e-12 relative
+// allows that and nothing else), the result poisoned first, and two runs of the multi-tensor
+// version must give the same bits (the reduction order is fixed).
+void check_sum_of_squares(jnora::MultiTensorVersion version, const std::vector<long long>& sizes) {
+    const int count = int(sizes.size());
+    std::vector<std::vector<float>> x(count);
+    std::vector<const float*> hx(count), dx(count);
+    for (int t = 0; t < count; ++t) {
+        x[t] = random_matrix(1, int(sizes[t]));
+        hx[t] = x[t].data();
+        dx[t] = to_device(x[t]);
+    }
+    const double want = jnora::reference::sum_of_squares(count, hx.data(), sizes.data());
+    size_t ws_bytes = jnora::multi_tensor_workspace_bytes(count);
+    void* ws = nullptr;
+    double* d_result = nullptr;
+    cudaMalloc(&ws, ws_bytes);
+    cudaMalloc(&d_result, sizeof(double));
+    double got[2] = {0, 0};
+    jnora_status_t st = JNORA_STATUS_SUCCESS;
+    for (int run = 0; run < 2 && st == JNORA_STATUS_SUCCESS; ++run) {
+        cudaMemset(d_result, 0xFF, sizeof(double));
+        cudaMemset(ws, 0xFF, ws_bytes);
+        st = jnora::launch_sum_of_squares(version, nullptr, count, dx.data(), sizes.data(), d_result, ws, ws_bytes);
+        if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+        cudaMemcpy(&got[run], d_result, sizeof(double), cudaMemcpyDeviceToHost);
+    }
+    double rel = std::fabs(got[0] - want) / (want > 0 ? want : 1.0);
+    bool same = std::memcmp(&got[0], &got[1], sizeof(double)) == 0;
+    bool ok = st == JNORA_STATUS_SUCCESS && rel <= 1e-12 && same;  // NaN fails
+    char name[128];
+    std::snprintf(name, sizeof name, "sum of squares v%d %d tensors%s", int(version), count, same ? "" : " (runs differ)");
+    std::printf("%-60s %s rel=%.2e%s\n", name, ok ? "ok  " : "FAIL", rel, st == JNORA_STATUS_SUCCESS ? "" : jnora_last_error());
+    (ok ? passed : failed)++;
+    for (auto* d : dx) cudaFree(const_cast<float*>(d));
+    cudaFree(ws);
+    cudaFree(d_result);
+}
+
+// The multiply-add: beta = 0 with a NaN-poisoned output (must not be read), beta = 1, b = NULL,
+// and out aliasing a.
+void check_multiply_add(long long n) {
+    auto a = random_matrix(1, int(n)), b = random_matrix(1, int(n)), out = random_matrix(1, int(n));
+    float *da = to_device(a), *db = to_device(b), *dout = nullptr;
+    struct Case { const char* what; float alpha; bool use_b; float beta; bool poison; bool alias; } cases[] = {
+        {"a*b, beta 0, poisoned out", 1.0f, true, 0.0f, true, false},
+        {"0.5*a*b + out", 0.5f, true, 1.0f, false, false},
+        {"-a + 2*out (b NULL)", -1.0f, false, 2.0f, false, false},
+        {"out = 3*out*b (out aliases a)", 3.0f, true, 0.0f, false, true},
+    };
+    for (const auto& c : cases) {
+        std::vector<float> start = c.poison ? std::vector<float>(size_t(n), NAN) : out;
+        std::vector<float> want = start;
+        const std::vector<float>& first = c.alias ? start : a;
+        jnora::reference::multiply_add(n, c.alpha, first.data(), c.use_b ? b.data() : nullptr, c.beta, want.data());
+        dout = to_device(start);
+        jnora_status_t st = jnora::launch_multiply_add(nullptr, n, c.alpha, c.alias ? dout : da, c.use_b ? db : nullptr,
+                                                       c.beta, dout);
+        if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+        char name[128];
+        std::snprintf(name, sizeof name, "multiply-add n=%lld %s", n, c.what);
+        expect_close(name, to_host(dout, size_t(n)), want, st);
+        cudaFree(dout);
+    }
+    cudaFree(da);
+    cudaFree(db);
+}
+
+// The training entry points refuse bad arguments with INVALID_VALUE instead of launching.
+void check_training_arguments() {
+    jnora_handle_t h;
+    jnora_create(&h);
+    std::vector<float> x(100, 1.0f);
+    float* d = to_device(x);
+    float* ptrs[1] = {d};
+    const float* cptrs[1] = {d};
+    long long sizes[1] = {100}, negative[1] = {-1};
+    size_t need = 0;
+    jnora_multi_tensor_workspace_size(1, &need);
+    void* ws = nullptr;
+    cudaMalloc(&ws, need);
+    double* result = nullptr;
+    cudaMalloc(&result, sizeof(double));
+    struct Case { const char* what; jnora_status_t st; } cases[] = {
+        {"adamw step 0", jnora_adamw_step(h, 1, ptrs, cptrs, ptrs, ptrs, sizes, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 0, ws, need)},
+        {"adamw workspace one byte short", jnora_adamw_step(h, 1, ptrs, cptrs, ptrs, ptrs, sizes, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, ws, need - 1)},
+        {"adamw negative size", jnora_adamw_step(h, 1, ptrs, cptrs, ptrs, ptrs, negative, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, ws, need)},
+        {"adamw NULL handle", jnora_adamw_step(nullptr, 1, ptrs, cptrs, ptrs, ptrs, sizes, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, ws, need)},
+        {"sum of squares NULL result", jnora_sum_of_squares(h, 1, cptrs, sizes, nullptr, ws, need)},
+        {"sum of squares negative count", jnora_sum_of_squares(h, -1, cptrs, sizes, result, ws, need)},
+        {"multiply-add NULL a", jnora_multiply_add(h, 100, 1.0f, nullptr, nullptr, 0.0f, d)},
+    };
+    for (const auto& c : cases) {
+        bool ok = c.st == JNORA_STATUS_INVALID_VALUE;
+        std::printf("training refuses %-43s %s %s\n", c.what, ok ? "ok  " : "FAIL", jnora_status_string(c.st));
+        (ok ? passed : failed)++;
+    }
+    cudaFree(d); cudaFree(ws); cudaFree(result);
+    jnora_destroy(h);
+}
+
 }  // namespace
 
 // The C API wrappers with padded leading dimensions: results as the reference computes them in the
@@ -373,6 +539,17 @@ int main() {
     check_wrappers_with_padding();
     const int grouped_shapes[][3] = {{1, 64, 48}, {3, 37, 29}, {17, 130, 257}, {128, 96, 64}, {1000, 75, 53}};
     for (const auto& g : grouped_shapes) check_grouped(g[0], g[1], g[2]);
+    std::vector<long long> many;
+    for (int t = 0; t < 300; ++t) many.push_back(33 + (t * 97) % 2000);
+    const std::vector<std::vector<long long>> lists = {
+        {}, {1}, {0, 5, 0}, {4096}, {4097, 3, 12289}, {17, 100000, 1, 8191}, {256 * 16, 16 * 256}, many};
+    for (auto version : {jnora::MultiTensorVersion::PerTensor, jnora::MultiTensorVersion::MultiTensor})
+        for (const auto& l : lists) {
+            check_adamw(version, l);
+            check_sum_of_squares(version, l);
+        }
+    for (long long n : {1LL, 3LL, 1000LL, 65537LL, 4000000LL}) check_multiply_add(n);
+    check_training_arguments();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -48,6 +48,11 @@ public final class Matrix implements AutoCloseable {
         return memory == null;
     }
 
+    /** Whether this matrix was made by {@code context} (operations refuse to mix contexts). */
+    public boolean belongsTo(NoraContext context) {
+        return this.context == context;
+    }
+
     /** A copy of the contents in a new array (synchronises with the device). */
     public float[] toArray() {
         float[] out = new float[Math.toIntExact(size())];

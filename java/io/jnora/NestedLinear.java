@@ -1,6 +1,7 @@
 package io.jnora;
 
 import io.jnora.backend.ComputeBackend;
+import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * A linear layer with a nested low-rank adapter (SPEC §2):
@@ -121,29 +122,64 @@ public final class NestedLinear implements AutoCloseable {
 
     /** Writes every element of {@code y} (T×m). */
     public void forward(Matrix x, Matrix y, Association association) {
+        forward(x, y, association, null);
+    }
+
+    /**
+     * The training forward with dropout on the adapter's input (SPEC §2.10, PEFT's lora_dropout):
+     * Y = X W_baseᵀ + s·((((X ⊙ M) Aᵀ) A'ᵀ) B'ᵀ) Bᵀ, with M the mask's scaled values (T×n); the base
+     * GEMM sees X itself. {@code mask} null is the plain forward. Writes every element of {@code y}.
+     */
+    public void forward(Matrix x, Matrix y, Association association, DropoutMask mask) {
         final String op = "NestedLinear.forward";
         requireInput(op, x);
         context.requireSameContext(op, "Y", y);
         int t = x.rows();
         Checks.requireShape(op, "Y", y, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
+        requireMask(op, x, mask);
         Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
 
         backend.gemm(false, true, t, m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
         if (isMerged()) {
             requireMergedInnerUnchanged(op);  // the adapter is inside the base weight: nothing to add
-        } else if (chosen == Association.OUTER_FIRST) {
-            workspace.ensure(t, r, rIn);
-            backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, workspace.z1);
-            backend.innerForward(t, r, rIn, scale, workspace.z1, innerA.pointer(), innerB.pointer(),
-                    workspace.z2, workspace.z3);
-            backend.expand(t, m, r, 1f, workspace.z3, outerB.pointer(), false, 1f, y.pointer());
         } else {
-            refreshEffectiveFactors();
-            workspace.ensure(t, r, rIn);
-            backend.shrink(t, rIn, n, 1f, x.pointer(), effectiveA.pointer(), false, workspace.z2);
-            backend.expand(t, m, rIn, scale, workspace.z2, effectiveB.pointer(), false, 1f, y.pointer());
+            FloatPointer adapterInput = maskedInput(x, mask);
+            if (chosen == Association.OUTER_FIRST) {
+                workspace.ensure(t, r, rIn);
+                backend.shrink(t, r, n, 1f, adapterInput, outerA.pointer(), false, workspace.z1);
+                backend.innerForward(t, r, rIn, scale, workspace.z1, innerA.pointer(), innerB.pointer(),
+                        workspace.z2, workspace.z3);
+                backend.expand(t, m, r, 1f, workspace.z3, outerB.pointer(), false, 1f, y.pointer());
+            } else {
+                refreshEffectiveFactors();
+                workspace.ensure(t, r, rIn);
+                backend.shrink(t, rIn, n, 1f, adapterInput, effectiveA.pointer(), false, workspace.z2);
+                backend.expand(t, m, rIn, scale, workspace.z2, effectiveB.pointer(), false, 1f, y.pointer());
+            }
         }
         y.markModified();
+    }
+
+    /** X itself, or X ⊙ M in the workspace when a mask is given. */
+    private FloatPointer maskedInput(Matrix x, DropoutMask mask) {
+        if (mask == null) {
+            return x.pointer();
+        }
+        workspace.ensureMasked(x.rows(), n);
+        backend.multiplyAdd(x.size(), 1f, x.pointer(), mask.values().pointer(), 0f, workspace.masked);
+        return workspace.masked;
+    }
+
+    private void requireMask(String operation, Matrix x, DropoutMask mask) {
+        if (mask == null) {
+            return;
+        }
+        context.requireSameContext(operation, "dropout mask", mask.values());
+        Checks.requireShape(operation, "dropout mask", mask.values(), x.rows(), n, "the shape of X " + x.shape());
+        if (isMerged()) {
+            throw new IllegalStateException(operation + ": dropout is a training operation; the adapter is merged "
+                    + "into the base weight, unmerge() to train");
+        }
     }
 
     /**
@@ -229,10 +265,19 @@ public final class NestedLinear implements AutoCloseable {
     }
 
     /**
-     * Writes every element of the three gradients. Z1 = X Aᵀ and Z2 are recomputed from X (one
-     * shrink) rather than kept from the forward, so forward and backward need not be paired.
+     * Writes every element of the gradients; {@code out.input()} null skips dX (and its GEMM). Z1 = X Aᵀ
+     * and Z2 are recomputed from X (one shrink) rather than kept from the forward, so forward and
+     * backward need not be paired.
      */
     public void backward(Matrix x, Matrix dy, Gradients out) {
+        backward(x, dy, out, null);
+    }
+
+    /**
+     * The backward of the dropped forward (same {@code mask}, SPEC §2.10): Z1 = (X ⊙ M) Aᵀ, and
+     * dX = dY W_base + (dZ1 A) ⊙ M. {@code mask} null is the plain backward.
+     */
+    public void backward(Matrix x, Matrix dy, Gradients out, DropoutMask mask) {
         final String op = "NestedLinear.backward";
         requireInput(op, x);
         int t = x.rows();
@@ -240,27 +285,40 @@ public final class NestedLinear implements AutoCloseable {
         Checks.requireShape(op, "dY", dy, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
         context.requireSameContext(op, "dA'", out.innerA());
         context.requireSameContext(op, "dB'", out.innerB());
-        context.requireSameContext(op, "dX", out.input());
         Checks.requireShape(op, "dA'", out.innerA(), rIn, r, "the shape of A'");
         Checks.requireShape(op, "dB'", out.innerB(), r, rIn, "the shape of B'");
-        Checks.requireShape(op, "dX", out.input(), t, n, "the shape of X");
+        Matrix dx = out.input();
+        if (dx != null) {
+            context.requireSameContext(op, "dX", dx);
+            Checks.requireShape(op, "dX", dx, t, n, "the shape of X");
+        }
+        requireMask(op, x, mask);
 
         if (isMerged()) {
             throw new IllegalStateException(op + ": the adapter is merged into the base weight; unmerge() to train");
         }
         workspace.ensure(t, r, rIn);
         Workspace w = workspace;
-        backend.shrink(t, r, n, 1f, x.pointer(), outerA.pointer(), false, w.z1);
+        FloatPointer adapterInput = maskedInput(x, mask);
+        backend.shrink(t, r, n, 1f, adapterInput, outerA.pointer(), false, w.z1);
         backend.innerForward(t, r, rIn, scale, w.z1, innerA.pointer(), innerB.pointer(), w.z2, w.z3);
         backend.shrink(t, r, m, scale, dy.pointer(), outerB.pointer(), true, w.dz3);     // dZ3 = s dY B
         backend.weightGrad(t, r, rIn, w.dz3, w.z2, out.innerB().pointer());              // dB' = dZ3ᵀ Z2
         backend.innerBackward(t, r, rIn, w.dz3, innerA.pointer(), innerB.pointer(), w.dz2, w.dz1);
         backend.weightGrad(t, rIn, r, w.dz2, w.z1, out.innerA().pointer());              // dA' = dZ2ᵀ Z1
-        backend.gemm(false, false, t, n, m, 1f, dy.pointer(), baseWeight.pointer(), 0f, out.input().pointer());
-        backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 1f, out.input().pointer()); // dX += dZ1 A
+        if (dx != null) {
+            backend.gemm(false, false, t, n, m, 1f, dy.pointer(), baseWeight.pointer(), 0f, dx.pointer());
+            if (mask == null) {
+                backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 1f, dx.pointer()); // dX += dZ1 A
+            } else {
+                // (dZ1 A) into the masked-input scratch (X ⊙ M is no longer needed), then dX += it ⊙ M.
+                backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 0f, w.masked);
+                backend.multiplyAdd(dx.size(), 1f, w.masked, mask.values().pointer(), 1f, dx.pointer());
+            }
+            dx.markModified();
+        }
         out.innerA().markModified();
         out.innerB().markModified();
-        out.input().markModified();
     }
 
     private boolean effectiveFactorsFresh() {

@@ -4,13 +4,17 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * Scratch for the low-rank chain (Z1, Z2, Z3 and their gradients), grown to the largest T seen and
- * then reused, so that steady-state calls allocate nothing.
+ * then reused, so that steady-state calls allocate nothing; and, for dropout only, one T×n buffer
+ * for the adapter's masked input X ⊙ M (reused by the backward for (dZ1 A) ⊙ M).
  */
 final class Workspace implements AutoCloseable {
     private final NoraContext context;
     private Matrix z1Matrix, z2Matrix, z3Matrix, dz1Matrix, dz2Matrix, dz3Matrix;
+    private Matrix maskedMatrix;
     private int capacityRows = -1;
+    private long maskedCapacity = -1;
     FloatPointer z1, z2, z3, dz1, dz2, dz3;
+    FloatPointer masked;
 
     Workspace(NoraContext context) {
         this.context = context;
@@ -20,7 +24,7 @@ final class Workspace implements AutoCloseable {
         if (rows <= capacityRows) {
             return;
         }
-        close();
+        closeChain();
         int capacity = Math.max(rows, 1);
         z1Matrix = context.allocate(capacity, r);
         z2Matrix = context.allocate(capacity, rIn);
@@ -37,13 +41,36 @@ final class Workspace implements AutoCloseable {
         capacityRows = capacity;
     }
 
-    @Override
-    public void close() {
+    /** Room for a rows×cols masked input in {@link #masked}. */
+    void ensureMasked(int rows, int cols) {
+        long elements = (long) rows * cols;
+        if (elements <= maskedCapacity) {
+            return;
+        }
+        if (maskedMatrix != null) {
+            maskedMatrix.close();
+        }
+        maskedMatrix = context.allocate(Math.max(rows, 1), cols);
+        masked = maskedMatrix.pointer();
+        maskedCapacity = maskedMatrix.size();
+    }
+
+    private void closeChain() {
         for (Matrix mat : new Matrix[] {z1Matrix, z2Matrix, z3Matrix, dz1Matrix, dz2Matrix, dz3Matrix}) {
             if (mat != null) {
                 mat.close();
             }
         }
         capacityRows = -1;
+    }
+
+    @Override
+    public void close() {
+        closeChain();
+        if (maskedMatrix != null) {
+            maskedMatrix.close();
+            maskedMatrix = null;
+            maskedCapacity = -1;
+        }
     }
 }

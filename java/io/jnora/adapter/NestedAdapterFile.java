@@ -33,7 +33,20 @@ public final class NestedAdapterFile {
 
     /** Writes the layers (in the map's order) atomically. */
     public static void write(Path file, List<AdapterLayer> layers) {
+        write(file, layers, Map.of());
+    }
+
+    /**
+     * Writes the layers atomically, with further {@code __metadata__} entries beside {@code jnora}
+     * (e.g. the recovery's record of its base weight); readers ignore keys they do not know.
+     */
+    public static void write(Path file, List<AdapterLayer> layers, Map<String, String> extraMetadata) {
+        if (extraMetadata.containsKey(METADATA_KEY)) {
+            throw new IllegalArgumentException("NestedAdapterFile.write: the metadata key '" + METADATA_KEY
+                    + "' is the adapter's own");
+        }
         SafetensorsWriter writer = new SafetensorsWriter();
+        writer.metadata(extraMetadata);
         ObjectNode root = JSON.createObjectNode();
         root.put("version", Jnora.VERSION);
         ObjectNode meta = root.putObject("layers");

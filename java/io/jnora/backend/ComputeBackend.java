@@ -95,6 +95,31 @@ public interface ComputeBackend extends AutoCloseable {
     void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table, FloatPointer z,
             FloatPointer y);
 
+    /**
+     * AdamW (SPEC §2.10) in place over every tensor of a list, in one call (on CUDA one launch):
+     * tensor i has {@code sizes[i]} floats in {@code params[i]}, its gradient {@code grads[i]} and its
+     * moments {@code expAvg[i]}, {@code expAvgSq[i]}. Per element, with g = gradScale·grad:
+     * p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+     * p ← p − lr/(1 − β1^step) · m / (√v / √(1 − β2^step) + ε), as torch.optim.AdamW. {@code step} ≥ 1
+     * is this update's number. Deterministic; the CPU and the CUDA backends compute the same floats
+     * from the same inputs (see AdamWScalars).
+     */
+    void adamwStep(FloatPointer[] params, FloatPointer[] grads, FloatPointer[] expAvg, FloatPointer[] expAvgSq,
+            long[] sizes, float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int step);
+
+    /**
+     * Σ over the tensors of Σ x², accumulated in float64 in a fixed order (deterministic), for the
+     * global gradient norm; 0 for an empty list. Synchronous: the value is on the host on return.
+     */
+    double sumOfSquares(FloatPointer[] tensors, long[] sizes);
+
+    /**
+     * Elementwise out = alpha·a·b + beta·out over {@code elements} floats; {@code b} null means
+     * alpha·a + beta·out; beta = 0 never reads out; out may be a or b. Dropout's X ⊙ mask and the
+     * regression residual Y − target are both this.
+     */
+    void multiplyAdd(long elements, float alpha, FloatPointer a, FloatPointer b, float beta, FloatPointer out);
+
     /** Waits until every call issued so far has finished. */
     void synchronize();
 

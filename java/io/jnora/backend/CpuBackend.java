@@ -213,6 +213,83 @@ public final class CpuBackend implements ComputeBackend {
         return HostSvd.ofScaled(w, m, n, scaleDiagonal, scaleLower, rank, plan);
     }
 
+    /**
+     * Plain Java over the native buffers, tensor by tensor, element by element: float32 operations
+     * in the order of adamw.cu's kernel (Java never fuses a multiply and an add), so the result is
+     * deterministic and equal to the GPU's for equal inputs.
+     */
+    @Override
+    public void adamwStep(FloatPointer[] params, FloatPointer[] grads, FloatPointer[] expAvg, FloatPointer[] expAvgSq,
+            long[] sizes, float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int step) {
+        AdamWScalars s = AdamWScalars.of(lr, beta1, beta2, eps, weightDecay, gradScale, step);
+        for (int t = 0; t < params.length; t++) {
+            int n = Math.toIntExact(sizes[t]);
+            if (n == 0) {
+                continue;
+            }
+            FloatBuffer p = view(params[t], n);
+            FloatBuffer g = view(grads[t], n);
+            FloatBuffer m = view(expAvg[t], n);
+            FloatBuffer v = view(expAvgSq[t], n);
+            for (int i = 0; i < n; i++) {
+                float gi = g.get(i) * s.gradScale();
+                float pi = p.get(i) * s.decay();
+                float mi = s.beta1() * m.get(i) + s.oneMinusBeta1() * gi;
+                float vi = s.beta2() * v.get(i) + (s.oneMinusBeta2() * gi) * gi;
+                // The float square root of a float, correctly rounded: as __fsqrt_rn on the GPU.
+                float denom = (float) Math.sqrt(vi) / s.biasCorrection2Sqrt() + s.eps();
+                p.put(i, pi - s.stepSize() * (mi / denom));
+                m.put(i, mi);
+                v.put(i, vi);
+            }
+        }
+    }
+
+    @Override
+    public double sumOfSquares(FloatPointer[] tensors, long[] sizes) {
+        double total = 0;
+        for (int t = 0; t < tensors.length; t++) {
+            int n = Math.toIntExact(sizes[t]);
+            if (n == 0) {
+                continue;
+            }
+            FloatBuffer x = view(tensors[t], n);
+            for (int i = 0; i < n; i++) {
+                double v = x.get(i);
+                total += v * v;
+            }
+        }
+        return total;
+    }
+
+    @Override
+    public void multiplyAdd(long elements, float alpha, FloatPointer a, FloatPointer b, float beta, FloatPointer out) {
+        int n = Math.toIntExact(elements);
+        if (n == 0) {
+            return;
+        }
+        FloatBuffer av = view(a, n);
+        FloatBuffer bv = b == null ? null : view(b, n);
+        FloatBuffer ov = view(out, n);
+        for (int i = 0; i < n; i++) {
+            float t = alpha * av.get(i);
+            if (bv != null) {
+                t = t * bv.get(i);
+            }
+            if (beta != 0f) {
+                t = t + beta * ov.get(i);
+            }
+            ov.put(i, t);
+        }
+    }
+
+    /** The first {@code n} floats of native memory as a buffer (the pointer's limit is restored). */
+    private static FloatBuffer view(FloatPointer memory, int n) {
+        FloatBuffer view = memory.position(0).limit(n).asBuffer();
+        memory.limit(memory.capacity());
+        return view;
+    }
+
     @Override
     public AdapterTable createAdapterTable(int capacity) {
         return new CpuAdapterTable(capacity);

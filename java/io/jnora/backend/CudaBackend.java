@@ -29,6 +29,7 @@ import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -57,6 +58,11 @@ public final class CudaBackend implements ComputeBackend {
     private final DeviceScratch gramScratch = new DeviceScratch("XᵀX in float64");
     private final DeviceScratch widenScratch = new DeviceScratch("a batch widened to float64");
     private final DeviceScratch rowIndexScratch = new DeviceScratch("per-row adapter indices");
+    // Training (adamw.cu): the multi-tensor workspace (the device table of pointers and sizes plus
+    // the sum's partials), grown to the longest list seen, and the sum of squares' device result.
+    private Pointer multiTensorWorkspace;
+    private long multiTensorWorkspaceBytes;
+    private DoublePointer sumResult;
     private CudaSvd svd;  // made on first use: it loads cuSOLVER
     private boolean closed;
 
@@ -300,6 +306,68 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    /** One launch of {@code jnora_adamw_step} for the whole list; the host arrays of device pointers are copied by it. */
+    @Override
+    public void adamwStep(FloatPointer[] params, FloatPointer[] grads, FloatPointer[] expAvg, FloatPointer[] expAvgSq,
+            long[] sizes, float lr, float beta1, float beta2, float eps, float weightDecay, float gradScale, int step) {
+        int count = params.length;
+        ensureMultiTensorWorkspace(count);
+        try (PointerPointer<FloatPointer> p = table(params); PointerPointer<FloatPointer> g = table(grads);
+                PointerPointer<FloatPointer> m = table(expAvg); PointerPointer<FloatPointer> v = table(expAvgSq);
+                LongPointer n = new LongPointer(sizes)) {
+            NativeLibrary.check(JnoraNative.jnora_adamw_step(kernels, count, p, g, m, v, n, lr, beta1, beta2, eps,
+                    weightDecay, gradScale, step, multiTensorWorkspace, multiTensorWorkspaceBytes), "jnora_adamw_step");
+        }
+    }
+
+    /** The deterministic two-stage reduction of {@code jnora_sum_of_squares}; one double comes back. */
+    @Override
+    public double sumOfSquares(FloatPointer[] tensors, long[] sizes) {
+        int count = tensors.length;
+        ensureMultiTensorWorkspace(count);
+        if (sumResult == null) {
+            sumResult = new DoublePointer(deviceBytes(Double.BYTES, "the sum of squares"));
+        }
+        try (PointerPointer<FloatPointer> x = table(tensors); LongPointer n = new LongPointer(sizes);
+                DoublePointer host = new DoublePointer(1)) {
+            NativeLibrary.check(JnoraNative.jnora_sum_of_squares(kernels, count, x, n, sumResult, multiTensorWorkspace,
+                    multiTensorWorkspaceBytes), "jnora_sum_of_squares");
+            copyToHost(sumResult, host, Double.BYTES);
+            return host.get(0);
+        }
+    }
+
+    @Override
+    public void multiplyAdd(long elements, float alpha, FloatPointer a, FloatPointer b, float beta, FloatPointer out) {
+        NativeLibrary.check(JnoraNative.jnora_multiply_add(kernels, elements, alpha, a.position(0),
+                b == null ? null : b.position(0), beta, out.position(0)), "jnora_multiply_add");
+    }
+
+    /** A host array of the device addresses (each pointer at position 0), as the C API takes a tensor list. */
+    private static PointerPointer<FloatPointer> table(FloatPointer[] tensors) {
+        for (FloatPointer t : tensors) {
+            t.position(0);
+        }
+        return new PointerPointer<>(tensors);
+    }
+
+    private void ensureMultiTensorWorkspace(int count) {
+        long bytes;
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            NativeLibrary.check(JnoraNative.jnora_multi_tensor_workspace_size(count, size),
+                    "jnora_multi_tensor_workspace_size");
+            bytes = size.get();
+        }
+        if (multiTensorWorkspace == null || bytes > multiTensorWorkspaceBytes) {
+            if (multiTensorWorkspace != null) {
+                cuda(cudaFree(multiTensorWorkspace), "cudaFree");
+                multiTensorWorkspace = null;
+            }
+            multiTensorWorkspace = deviceBytes(bytes, "the multi-tensor workspace");
+            multiTensorWorkspaceBytes = bytes;
+        }
+    }
+
     @Override
     public SvdFactors truncatedSvdOfScaled(float[] w, int m, int n, float[] scaleDiagonal, float[] scaleLower, int rank,
             SvdPlan plan) {
@@ -474,6 +542,12 @@ public final class CudaBackend implements ComputeBackend {
         gramScratch.free();
         widenScratch.free();
         rowIndexScratch.free();
+        if (multiTensorWorkspace != null) {
+            cudaFree(multiTensorWorkspace);
+        }
+        if (sumResult != null) {
+            cudaFree(sumResult);
+        }
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
         cudaStreamDestroy(stream);

@@ -106,4 +106,19 @@ public final class JnoraNative {
     public static native int jnora_grouped_expand(jnora_context handle, int rows, int m, @Const FloatPointer z, int ldz,
             @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
             @Const IntPointer ranks, @Const FloatPointer scales, FloatPointer y, int ldy);
+
+    public static native int jnora_multi_tensor_workspace_size(int tensorCount, @Cast("size_t*") SizeTPointer bytes);
+
+    public static native int jnora_adamw_step(jnora_context handle, int tensorCount,
+            @Cast("float* const*") PointerPointer<?> params, @Cast("const float* const*") PointerPointer<?> grads,
+            @Cast("float* const*") PointerPointer<?> expAvg, @Cast("float* const*") PointerPointer<?> expAvgSq,
+            @Cast("const long long*") LongPointer sizes, float lr, float beta1, float beta2, float eps,
+            float weightDecay, float gradScale, int step, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_sum_of_squares(jnora_context handle, int tensorCount,
+            @Cast("const float* const*") PointerPointer<?> tensors, @Cast("const long long*") LongPointer sizes,
+            DoublePointer result, Pointer workspace, @Cast("size_t") long workspaceBytes);
+
+    public static native int jnora_multiply_add(jnora_context handle, @Cast("long long") long elements, float alpha,
+            @Const FloatPointer a, @Const FloatPointer b, float beta, FloatPointer out);
 }

@@ -7,6 +7,8 @@ import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
 import io.jnora.synth.SyntheticLayer;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,9 +30,10 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     LayerShapeOptions shape;
 
-    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init|set",
+    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init|set|train",
             description = "layer: forward/backward against the base GEMM; init: AwSVD init time; set: a whole"
-                    + " model's adapter set (AIRA ranks + init) (default: ${DEFAULT-VALUE}).")
+                    + " model's adapter set (AIRA ranks + init); train: one training step per layer shape against"
+                    + " the base GEMM (default: ${DEFAULT-VALUE}).")
     String suite;
 
     @Option(names = "--set-scale", defaultValue = "8",
@@ -39,6 +42,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--set-blocks", defaultValue = "4", description = "--suite set: transformer blocks (default: ${DEFAULT-VALUE}).")
     int setBlocks;
+
+    @Option(names = "--train-shapes", defaultValue = "1024x1024,4096x1024,4096x4096", split = ",",
+            description = "Layer shapes m×n (as MxN) for --suite train (default: ${DEFAULT-VALUE}).")
+    String[] trainShapes;
 
     @Option(names = "--init-sizes", defaultValue = "1024,4096", split = ",",
             description = "Square weight sizes for --suite init (default: ${DEFAULT-VALUE}).")
@@ -81,8 +88,28 @@ final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        if ("train".equals(suite)) {
+            List<int[]> shapes = new ArrayList<>();
+            for (String spec : trainShapes) {
+                String[] parts = spec.trim().toLowerCase(java.util.Locale.ROOT).split("[x×]");
+                try {
+                    shapes.add(new int[] {Integer.parseInt(parts[0].trim()), Integer.parseInt(parts[1].trim())});
+                } catch (RuntimeException e) {
+                    throw new IllegalArgumentException("--train-shapes: '" + spec + "' is not MxN");
+                }
+                if (parts.length != 2 || shapes.get(shapes.size() - 1)[0] < 1 || shapes.get(shapes.size() - 1)[1] < 1) {
+                    throw new IllegalArgumentException("--train-shapes: '" + spec + "' is not MxN with M, N ≥ 1");
+                }
+            }
+            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+                TrainBenchmark.run(ctx, shape.rows, shapes, shape.rank, shape.innerRank, shape.seed, warmup, iterations,
+                        out, err);
+            }
+            out.flush();
+            return 0;
+        }
         if (!"layer".equals(suite)) {
-            throw new IllegalArgumentException("--suite must be layer, init or set, got '" + suite + "'");
+            throw new IllegalArgumentException("--suite must be layer, init, set or train, got '" + suite + "'");
         }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
         try (NoraContext ctx = NoraContext.create(backendOption.backend);

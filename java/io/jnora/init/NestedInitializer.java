@@ -41,11 +41,50 @@ public final class NestedInitializer {
             throw new ShapeMismatchException("NestedInitializer.initialize: statistics over " + stats.channels()
                     + " channels for a weight " + m + "×" + n + " that takes " + n + " inputs");
         }
-        return initialize(context, weight, m, n, InputScaling.from(cfg.scaleMode(), stats), cfg);
+        float[] inputScale = cfg.activationInformedInput() ? activationInformedInputScale(stats.meanAbs()) : null;
+        return initialize(context, weight, m, n, InputScaling.from(cfg.scaleMode(), stats), cfg, inputScale);
     }
 
+    /**
+     * Initialises with a given scaling. The activation-informed input option needs the statistics
+     * (mean|x_j|): use an {@link ActivationStats} overload for it.
+     */
     public static NestedAdapterWeights initialize(NoraContext context, float[] weight, int m, int n, InputScaling scaling,
             NoraConfig cfg) {
+        if (cfg.activationInformedInput()) {
+            throw new IllegalArgumentException("NestedInitializer.initialize: the activation-informed input (AIRA §B) "
+                    + "needs mean|x_j| from the activation statistics; pass the ActivationStats, not an InputScaling");
+        }
+        return initialize(context, weight, m, n, scaling, cfg, null);
+    }
+
+    /**
+     * The activation-informed input scale of AIRA supp. §B (SPEC §2.10): s_in,j = mean|x_j| / mean_k
+     * mean|x_k|, so that the scales average to 1 and outlier channels weigh more in the adapter branch.
+     */
+    public static float[] activationInformedInputScale(double[] meanAbs) {
+        double mean = 0;
+        for (double v : meanAbs) {
+            if (!(v >= 0) || Double.isInfinite(v)) {
+                throw new NonFiniteInputException("NestedInitializer.activationInformedInputScale: mean|x_j| must be finite "
+                        + "and ≥ 0, got " + v);
+            }
+            mean += v;
+        }
+        mean /= meanAbs.length;
+        if (!(mean > 0)) {
+            throw new IllegalArgumentException("NestedInitializer.activationInformedInputScale: every channel's mean|x_j| "
+                    + "is 0 (no activation seen), so s_in is undefined");
+        }
+        float[] s = new float[meanAbs.length];
+        for (int j = 0; j < s.length; j++) {
+            s[j] = (float) (meanAbs[j] / mean);
+        }
+        return s;
+    }
+
+    private static NestedAdapterWeights initialize(NoraContext context, float[] weight, int m, int n, InputScaling scaling,
+            NoraConfig cfg, float[] inputScale) {
         final String op = "NestedInitializer.initialize";
         if (m < 1 || n < 1 || weight.length != (long) m * n) {
             throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
@@ -72,7 +111,7 @@ public final class NestedInitializer {
         SplittableRandom rng = new SplittableRandom(cfg.seed());
 
         if (cfg.init() == InnerInit.RANDOM_OUTER) {
-            float[] a = randomOrthonormalRows(r, n, rng);
+            float[] a = foldInputScale(randomOrthonormalRows(r, n, rng), r, n, inputScale);
             float[] bt = randomOrthonormalRows(r, m, rng);
             float[] b = transpose(bt, r, m);
             return new NestedAdapterWeights(m, n, cfg, null, null, a, b, kaimingUniform(rIn, r, rng), new float[r * rIn],
@@ -97,7 +136,7 @@ public final class NestedInitializer {
             aScale[k] = sigmaInInner ? 1f : (float) cfg.split().aFactor(sigma[k]);
         }
         float[] b = HostLapack.scaleColumns(svd.u(), m, r, bScale);
-        float[] a = scaling.solveRight(scaleRows(svd.vt(), r, n, aScale), r);
+        float[] a = foldInputScale(scaling.solveRight(scaleRows(svd.vt(), r, n, aScale), r), r, n, inputScale);
 
         if (cfg.init() == InnerInit.ZERO) {
             return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, kaimingUniform(rIn, r, rng),
@@ -115,6 +154,21 @@ public final class NestedInitializer {
         float[] residual = residualBase(weight, m, n, b, innerB, innerA, a, r, rIn, s);
         return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, innerA, innerB, innerA.clone(),
                 innerB.clone(), residual);
+    }
+
+    /**
+     * A ← A·diag(s_in) (AIRA §B), in place; null leaves A alone. Before the SIGMA residual is formed,
+     * so that the residual still keeps the layer's output unchanged at init.
+     */
+    private static float[] foldInputScale(float[] a, int rows, int n, float[] inputScale) {
+        if (inputScale != null) {
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < n; j++) {
+                    a[i * n + j] *= inputScale[j];
+                }
+            }
+        }
+        return a;
     }
 
     /**

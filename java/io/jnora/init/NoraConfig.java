@@ -31,6 +31,7 @@ public final class NoraConfig {
     private final long seed;
     private final boolean alphaGiven;
     private final boolean constantScale;
+    private final boolean activationInformedInput;
 
     private NoraConfig(Builder b, double alpha, double scale) {
         this.outerRank = b.outerRank;
@@ -48,6 +49,7 @@ public final class NoraConfig {
         this.seed = b.seed;
         this.alphaGiven = b.alpha != null;
         this.constantScale = b.constantScale != null;
+        this.activationInformedInput = b.activationInformedInput;
     }
 
     public static Builder builder() {
@@ -58,7 +60,7 @@ public final class NoraConfig {
     public Builder toBuilder() {
         Builder b = new Builder().outerRank(outerRank).innerRank(innerRank).scaleMode(scaleMode).svd(svd)
                 .oversampling(oversampling).powerIterations(powerIterations).svdFloat64(svdFloat64).init(init)
-                .split(split).rule(rule).seed(seed);
+                .split(split).rule(rule).seed(seed).activationInformedInput(activationInformedInput);
         b.alpha = alphaGiven ? alpha : null;
         b.constantScale = constantScale ? scale : null;
         return b;
@@ -78,12 +80,14 @@ public final class NoraConfig {
     /** The scale s: the rule applied to α and r_in, or the constant given. */
     public double scale() { return scale; }
     public long seed() { return seed; }
+    /** Whether the outer A is multiplied by diag(s_in) at init (AIRA supp. §B, SPEC §2.10). */
+    public boolean activationInformedInput() { return activationInformedInput; }
 
     @Override
     public String toString() {
         return "NoraConfig[r=" + outerRank + ", r_in=" + innerRank + ", scale mode " + scaleMode + ", svd " + svd
                 + ", init " + init.metadataName() + ", split " + split.metadataName() + ", α=" + alpha + ", rule "
-                + rule.metadataName() + ", s=" + scale + "]";
+                + rule.metadataName() + ", s=" + scale + (activationInformedInput ? ", activation-informed input" : "") + "]";
     }
 
     public static final class Builder {
@@ -100,6 +104,7 @@ public final class NoraConfig {
         private ScalingRule rule = ScalingRule.LORA;
         private Double constantScale;
         private long seed = 0x5eed;
+        private boolean activationInformedInput;
 
         private Builder() {}
 
@@ -122,6 +127,13 @@ public final class NoraConfig {
         public Builder constantScale(double s) { this.constantScale = s; return this; }
         /** Seed of the randomized SVD's sketch and of the Kaiming init (default fixed: results reproduce). */
         public Builder seed(long s) { this.seed = s; return this; }
+        /**
+         * Activation-informed input (AIRA supp. §B; SPEC §2.10): the adapter branch sees x ⊙ s_in with
+         * s_in,j = mean|x_j| / mean_k mean|x_k|, folded into the frozen outer factor at init
+         * (A ← A·diag(s_in)), so the kernels do not change. Needs the activation statistics
+         * (the {@code ActivationStats} overloads of {@link NestedInitializer}). Default off.
+         */
+        public Builder activationInformedInput(boolean on) { this.activationInformedInput = on; return this; }
 
         public NoraConfig build() {
             if (outerRank < 1) {
