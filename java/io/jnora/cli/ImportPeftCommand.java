@@ -1,5 +1,6 @@
 package io.jnora.cli;
 
+import io.jnora.AdapterFormatException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
 import io.jnora.io.SafetensorsFile;
@@ -45,7 +46,15 @@ final class ImportPeftCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
-        Map<String, LoraLayer> modules = PeftAdapter.read(adapter, base == null ? null : baseShapes());
+        Map<String, LoraLayer> modules;
+        try {
+            modules = PeftAdapter.read(adapter, base == null ? null : baseShapes());
+        } catch (AdapterFormatException e) {
+            if (base == null || !e.getMessage().contains("base")) {
+                throw e;
+            }
+            throw new AdapterFormatException(e.getMessage() + " (--base " + base + ")", e);  // name the base files too
+        }
         List<AdapterLayer> nested = new ArrayList<>();
         Table table = new Table("module", "in", "out", "rank", "lora_alpha", "s");
         boolean fanInFanOut = false;

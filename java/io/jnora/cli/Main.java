@@ -37,6 +37,13 @@ public final class Main implements Runnable {
             commandLine.getErr().println("jnora " + commandLine.getCommandName() + ": " + e.getMessage());
             return badInput ? 2 : 1;
         });
+        // a bad option is one line too (SPEC §6), not the parser's message followed by the whole usage text
+        cli.setParameterExceptionHandler((e, badArgs) -> {
+            CommandLine command = e.getCommandLine();
+            command.getErr().println("jnora " + command.getCommandName() + ": " + e.getMessage().replace('\n', ' ')
+                    + " (see " + command.getCommandSpec().qualifiedName() + " --help)");
+            return 2;
+        });
         return cli.execute(args);
     }
 

@@ -1,5 +1,6 @@
 package io.jnora.cli;
 
+import io.jnora.NonFiniteInputException;
 import io.jnora.ShapeMismatchException;
 import io.jnora.io.Dtype;
 import io.jnora.io.SafetensorsFile;
@@ -25,8 +26,9 @@ final class TensorInputs {
                 throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape "
                         + Arrays.toString(info.shape()) + ", expected 2 dimensions (out × in)");
             }
-            return new Weight(info.name(), info.dtype(), Math.toIntExact(info.shape()[0]),
-                    Math.toIntExact(info.shape()[1]), f.readFloats(info.name()));
+            int n = Math.toIntExact(info.shape()[1]);
+            return new Weight(info.name(), info.dtype(), Math.toIntExact(info.shape()[0]), n,
+                    finite(command, option, ref, f.readFloats(info.name()), n));
         }
     }
 
@@ -39,9 +41,20 @@ final class TensorInputs {
                 throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape " + Arrays.toString(shape)
                         + " but " + widthReason + " (the last dimension must be " + width + ")");
             }
-            float[] values = f.readFloats(info.name());
+            float[] values = finite(command, option, ref, f.readFloats(info.name()), width);
             return new Rows(shape, values.length / width, values);
         }
+    }
+
+    /** The values, unless one is NaN or infinite: refused here, where the option and the file can be named (SPEC §1). */
+    private static float[] finite(String command, String option, String ref, float[] values, int width) {
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                throw new NonFiniteInputException(command + ": " + option + " " + ref + " element [" + i / width + ", "
+                        + i % width + "] is " + values[i] + " (inputs must be finite)");
+            }
+        }
+        return values;
     }
 
     /** Integer indices (int32/int64/...) of a tensor, one per row. */
