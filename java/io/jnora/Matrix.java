@@ -8,6 +8,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * device memory on the CUDA backend. It has one owner: whoever created it closes it (closing the
  * context frees whatever is still open). Every write through the API bumps a version, which is how
  * a layer notices that an inner factor changed.
+ *
+ * <p>Thread safety: not thread-safe; a matrix belongs to its context, which is confined to one thread at a time.
  */
 public final class Matrix implements AutoCloseable {
     private final NoraContext context;

@@ -11,6 +11,8 @@ import io.jnora.init.NestedInitializer;
  * One layer of a nested adapter file (SPEC §5): the four factors, for SIGMA the inner pair at init,
  * and the metadata that says how it was made. It holds no base weight: a layer runs on the original
  * W (ZERO) or on the residual recomputed from W (SIGMA), see {@link #baseWeight(float[])}.
+ *
+ * <p>Thread safety: immutable in use: its arrays are only read by the library, so one layer may be shared by many threads and contexts as long as no caller writes to them.
  */
 public record AdapterLayer(
         String name,

@@ -28,6 +28,8 @@ import java.util.function.Consumer;
  * ranks allocated across layers (cost 2·r per unit of r_in), every layer initialised by the
  * activation-aware SVD on the context's backend, one layer at a time so that only one weight is on
  * the device at once. Layers are built on the device when first used and can be released.
+ *
+ * <p>Thread safety: not thread-safe; use one set per context and thread (the layers it was loaded from may be shared).
  */
 public final class AdapterSet implements AutoCloseable {
     private final NoraContext context;

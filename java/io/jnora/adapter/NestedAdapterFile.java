@@ -24,6 +24,8 @@ import java.util.Set;
  * key {@code jnora} a JSON string: {@code {"version": ..., "layers": {L: {r, r_in, alpha, rule, s,
  * scale_mode, init, split, svd, m, n}}}}. Reading checks every tensor against the metadata and
  * refuses anything inconsistent or left over, naming the file, the layer and the field.
+ *
+ * <p>Thread safety: stateless; concurrent reads are safe, concurrent writes to one target leave one complete file (atomic rename).
  */
 public final class NestedAdapterFile {
     public static final String METADATA_KEY = "jnora";

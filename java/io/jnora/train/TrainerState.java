@@ -27,6 +27,8 @@ import java.util.Set;
  * [{"name", "r", "r_in"}]}} (total_steps 0: constant schedule). Reading checks every tensor against
  * the metadata and refuses anything inconsistent or left over, naming the file and the field.
  *
+ * <p>Thread safety: an immutable snapshot (its arrays are not copied: do not write to them); reading and writing are stateless.
+ *
  * @param step the number of updates taken
  * @param layers the moments per layer, in the trainer's order
  */
