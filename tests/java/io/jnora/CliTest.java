@@ -20,8 +20,8 @@ class CliTest {
     }
 
     @Test
-    void demoPrintsItsTableWithSmallErrors() {
-        CliRun r = CliRun.of("demo", "--backend", "cpu", "--rows", "9", "--in", "40", "--out", "33", "--rank", "8", "--inner-rank", "2");
+    void syntheticDemoPrintsItsTableWithSmallErrors() {
+        CliRun r = CliRun.of("demo", "--synthetic", "--backend", "cpu", "--rows", "9", "--in", "40", "--out", "33", "--rank", "8", "--inner-rank", "2");
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("forward effective") && r.out().contains("backward"), r.out());
         assertTrue(r.out().contains("dX 9×40"), r.out());
@@ -42,7 +42,7 @@ class CliTest {
 
     @Test
     void anInvalidRankIsBadInputWithOneLine() {
-        CliRun r = CliRun.of("demo", "--backend", "cpu", "--rank", "8", "--inner-rank", "9", "--rows", "2", "--in", "16", "--out", "16");
+        CliRun r = CliRun.of("demo", "--synthetic", "--backend", "cpu", "--rank", "8", "--inner-rank", "9", "--rows", "2", "--in", "16", "--out", "16");
         assertEquals(2, r.status());
         assertEquals(1, r.err().strip().lines().count(), r.err());
         assertTrue(r.err().contains("r_in = 9"), r.err());

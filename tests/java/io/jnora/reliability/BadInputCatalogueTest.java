@@ -268,7 +268,7 @@ class BadInputCatalogueTest {
         c.add(new Case("bench: unknown suite", args("bench", "--suite", "everything"), "--suite", "everything"));
         c.add(new Case("bench: zero iterations", args("bench", "--iterations", "0"), "--iterations"));
         c.add(new Case("bench: bad train shape", args("bench", "--suite", "train", "--train-shapes", "12by4"), "--train-shapes", "12by4"));
-        c.add(new Case("demo: rank above n", args("demo", "--in", "8", "--rank", "16", "--backend", "cpu"), "rank", "16"));
+        c.add(new Case("demo: rank above n", args("demo", "--synthetic", "--in", "8", "--rank", "16", "--backend", "cpu"), "rank", "16"));
         c.add(new Case("demo: not a number", args("demo", "--rows", "many"), "--rows", "many"));
         c.add(new Case("info: unknown backend", args("info", "--backend", "tpu"), "--backend", "tpu"));
         c.add(new Case("unknown option", args("init", "--weight", w + "#weight", "--calib", w + "#calib", "--rank", "4",
