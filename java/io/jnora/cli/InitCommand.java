@@ -92,7 +92,7 @@ final class InitCommand implements Callable<Integer> {
         ScaleMode mode = ScaleMode.parse(scaleMode,
                 scaleMode.trim().equalsIgnoreCase("whiten") ? whitenLambda : alphaExp);
         NoraConfig.Builder builder = NoraConfig.builder().outerRank(rank).innerRank(innerRank).scaleMode(mode)
-                .svd(parseEnum(SvdMethod.class, svd, "--svd")).init(parseEnum(InnerInit.class, init, "--init"))
+                .svd(OptionValues.parseEnum(SvdMethod.class, svd, "--svd")).init(OptionValues.parseEnum(InnerInit.class, init, "--init"))
                 .rule(ScalingRule.parse(rule)).seed(seed);
         if (alpha != null) {
             builder.alpha(alpha);
@@ -153,13 +153,4 @@ final class InitCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static <E extends Enum<E>> E parseEnum(Class<E> type, String value, String option) {
-        String key = value.trim().toUpperCase(Locale.ROOT).replace('-', '_');
-        for (E e : type.getEnumConstants()) {
-            if (e.name().equals(key)) {
-                return e;
-            }
-        }
-        throw new IllegalArgumentException(option + ": unknown value '" + value + "'");
-    }
 }

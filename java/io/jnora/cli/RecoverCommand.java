@@ -159,7 +159,7 @@ final class RecoverCommand implements Callable<Integer> {
                 .schedule(LearningRateSchedule.warmupCosine(warmupSteps, steps)).build();
         ScaleMode mode = ScaleMode.parse(scaleMode, scaleMode.trim().equalsIgnoreCase("whiten") ? whitenLambda : alphaExp);
         NoraConfig.Builder cfgBuilder = NoraConfig.builder().outerRank(rank).innerRank(innerRank).scaleMode(mode)
-                .svd(parseEnum(SvdMethod.class, svd, "--svd")).init(parseEnum(InnerInit.class, init, "--init"))
+                .svd(OptionValues.parseEnum(SvdMethod.class, svd, "--svd")).init(OptionValues.parseEnum(InnerInit.class, init, "--init"))
                 .rule(ScalingRule.parse(rule)).seed(seed);
         if (alpha != null) {
             cfgBuilder.alpha(alpha);
@@ -273,13 +273,4 @@ final class RecoverCommand implements Callable<Integer> {
         return file.resolveSibling(stem + suffix);
     }
 
-    private static <E extends Enum<E>> E parseEnum(Class<E> type, String value, String option) {
-        String key = value.trim().toUpperCase(Locale.ROOT).replace('-', '_');
-        for (E e : type.getEnumConstants()) {
-            if (e.name().equals(key)) {
-                return e;
-            }
-        }
-        throw new IllegalArgumentException(option + ": unknown value '" + value + "'");
-    }
 }
