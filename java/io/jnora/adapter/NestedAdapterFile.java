@@ -90,18 +90,7 @@ public final class NestedAdapterFile {
     /** Reads every layer, in the metadata's order. */
     public static Map<String, AdapterLayer> read(Path file) {
         try (SafetensorsFile st = SafetensorsFile.open(file)) {
-            String json = st.metadata().get(METADATA_KEY);
-            if (json == null) {
-                throw new AdapterFormatException(file + ": no \"" + METADATA_KEY + "\" entry in __metadata__: not a jnora nested adapter"
-                        + " (keys: " + st.metadata().keySet() + ")");
-            }
-            JsonNode root;
-            try {
-                root = JSON.readTree(json);
-            } catch (JsonProcessingException e) {
-                throw new AdapterFormatException(file + ": __metadata__." + METADATA_KEY + " is not valid JSON: "
-                        + e.getOriginalMessage());
-            }
+            JsonNode root = MetadataJson.read(st, file, METADATA_KEY, "nested adapter");
             JsonNode layers = root == null ? null : root.get("layers");
             if (layers == null || !layers.isObject() || layers.isEmpty()) {
                 throw new AdapterFormatException(file + ": __metadata__." + METADATA_KEY + " has no \"layers\" object");
@@ -145,17 +134,17 @@ public final class NestedAdapterFile {
         if (!meta.isObject()) {
             throw new AdapterFormatException(where + "metadata is not an object");
         }
-        int m = positiveInt(meta, "m", where);
-        int n = positiveInt(meta, "n", where);
-        int r = positiveInt(meta, "r", where);
-        int rIn = positiveInt(meta, "r_in", where);
+        int m = MetadataJson.integer(meta, "m", where, 1);
+        int n = MetadataJson.integer(meta, "n", where, 1);
+        int r = MetadataJson.integer(meta, "r", where, 1);
+        int rIn = MetadataJson.integer(meta, "r_in", where, 1);
         if (r > Math.min(m, n) || rIn > r) {
             throw new AdapterFormatException(where + "ranks r = " + r + ", r_in = " + rIn + " do not fit a " + m + "×" + n
                     + " layer (need 1 ≤ r_in ≤ r ≤ min(m, n))");
         }
-        double alpha = finite(meta, "alpha", where);
-        double s = finite(meta, "s", where);
-        String init = text(meta, "init", where);
+        double alpha = MetadataJson.finite(meta, "alpha", where);
+        double s = MetadataJson.finite(meta, "s", where);
+        String init = MetadataJson.text(meta, "init", where);
         String p = name + ".nora.";
         float[] a = tensor(st, where, p + "A", used, r, n);
         float[] b = tensor(st, where, p + "B", used, m, r);
@@ -168,8 +157,8 @@ public final class NestedAdapterFile {
             ai0 = tensor(st, where, p + "A_inner0", used, rIn, r);
             bi0 = tensor(st, where, p + "B_inner0", used, r, rIn);
         }
-        return new AdapterLayer(name, m, n, r, rIn, alpha, text(meta, "rule", where), (float) s,
-                text(meta, "scale_mode", where), init, text(meta, "split", where), text(meta, "svd", where), a, b, ai, bi,
+        return new AdapterLayer(name, m, n, r, rIn, alpha, MetadataJson.text(meta, "rule", where), (float) s,
+                MetadataJson.text(meta, "scale_mode", where), init, MetadataJson.text(meta, "split", where), MetadataJson.text(meta, "svd", where), a, b, ai, bi,
                 ai0, bi0);
     }
 
@@ -192,29 +181,5 @@ public final class NestedAdapterFile {
         }
         used.add(name);
         return values;
-    }
-
-    private static int positiveInt(JsonNode meta, String field, String where) {
-        JsonNode v = meta.get(field);
-        if (v == null || !v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < 1) {
-            throw new AdapterFormatException(where + "field \"" + field + "\" must be a positive integer, got " + v);
-        }
-        return v.asInt();
-    }
-
-    private static double finite(JsonNode meta, String field, String where) {
-        JsonNode v = meta.get(field);
-        if (v == null || !v.isNumber() || !Double.isFinite(v.asDouble())) {
-            throw new AdapterFormatException(where + "field \"" + field + "\" must be a finite number, got " + v);
-        }
-        return v.asDouble();
-    }
-
-    private static String text(JsonNode meta, String field, String where) {
-        JsonNode v = meta.get(field);
-        if (v == null || !v.isTextual()) {
-            throw new AdapterFormatException(where + "field \"" + field + "\" must be a string, got " + v);
-        }
-        return v.asText();
     }
 }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jnora.AdapterFormatException;
+import io.jnora.adapter.MetadataJson;
 import io.jnora.Jnora;
 import io.jnora.io.SafetensorsFile;
 import io.jnora.io.SafetensorsWriter;
@@ -77,18 +78,7 @@ public record TrainerState(int step, AdamWConfig optimizer, double dropout, long
     /** Reads and validates a state file. */
     public static TrainerState read(Path file) {
         try (SafetensorsFile st = SafetensorsFile.open(file)) {
-            String json = st.metadata().get(METADATA_KEY);
-            if (json == null) {
-                throw new AdapterFormatException(file + ": no \"" + METADATA_KEY + "\" entry in __metadata__: not a jnora "
-                        + "optimizer state (keys: " + st.metadata().keySet() + ")");
-            }
-            JsonNode root;
-            try {
-                root = JSON.readTree(json);
-            } catch (JsonProcessingException e) {
-                throw new AdapterFormatException(file + ": __metadata__." + METADATA_KEY + " is not valid JSON: "
-                        + e.getOriginalMessage());
-            }
+            JsonNode root = MetadataJson.read(st, file, METADATA_KEY, "optimizer state");
             String where = file + ": __metadata__." + METADATA_KEY + ": ";
             if (root == null || !root.isObject()) {
                 throw new AdapterFormatException(where + "not a JSON object");
@@ -97,21 +87,21 @@ public record TrainerState(int step, AdamWConfig optimizer, double dropout, long
             if (kind == null || !"adamw".equals(kind.asText())) {
                 throw new AdapterFormatException(where + "field \"optimizer\" must be \"adamw\", got " + kind);
             }
-            int step = integer(root, "step", where, 0);
+            int step = MetadataJson.integer(root, "step", where, 0);
             AdamWConfig cfg;
             try {
-                int total = integer(root, "total_steps", where, 0);
-                cfg = AdamWConfig.builder().learningRate(number(root, "lr", where))
-                        .betas(number(root, "beta1", where), number(root, "beta2", where))
-                        .epsilon(number(root, "eps", where)).weightDecay(number(root, "weight_decay", where))
-                        .maxGradNorm(number(root, "max_grad_norm", where))
+                int total = MetadataJson.integer(root, "total_steps", where, 0);
+                cfg = AdamWConfig.builder().learningRate(MetadataJson.finite(root, "lr", where))
+                        .betas(MetadataJson.finite(root, "beta1", where), MetadataJson.finite(root, "beta2", where))
+                        .epsilon(MetadataJson.finite(root, "eps", where)).weightDecay(MetadataJson.finite(root, "weight_decay", where))
+                        .maxGradNorm(MetadataJson.finite(root, "max_grad_norm", where))
                         .schedule(total == 0 ? LearningRateSchedule.constant()
-                                : LearningRateSchedule.warmupCosine(integer(root, "warmup_steps", where, 0), total))
+                                : LearningRateSchedule.warmupCosine(MetadataJson.integer(root, "warmup_steps", where, 0), total))
                         .build();
             } catch (InvalidHyperparameterException e) {
                 throw new AdapterFormatException(where + e.getMessage());
             }
-            double dropout = number(root, "dropout", where);
+            double dropout = MetadataJson.finite(root, "dropout", where);
             JsonNode seedNode = root.get("seed");
             if (seedNode == null || !seedNode.isIntegralNumber() || !seedNode.canConvertToLong()) {
                 throw new AdapterFormatException(where + "field \"seed\" must be an integer, got " + seedNode);
@@ -129,8 +119,8 @@ public record TrainerState(int step, AdamWConfig optimizer, double dropout, long
                 }
                 String name = nameNode.asText();
                 String at = file + ": layer \"" + name + "\": ";
-                int r = integer(l, "r", at, 1);
-                int rIn = integer(l, "r_in", at, 1);
+                int r = MetadataJson.integer(l, "r", at, 1);
+                int rIn = MetadataJson.integer(l, "r_in", at, 1);
                 String p = name + ".nora.";
                 layers.add(new LayerMoments(name, r, rIn, tensor(st, at, p + "A_inner.exp_avg", used, rIn, r),
                         tensor(st, at, p + "A_inner.exp_avg_sq", used, rIn, r), tensor(st, at, p + "B_inner.exp_avg", used, r, rIn),
@@ -180,21 +170,5 @@ public record TrainerState(int step, AdamWConfig optimizer, double dropout, long
         }
         used.add(name);
         return values;
-    }
-
-    private static int integer(JsonNode node, String field, String where, int min) {
-        JsonNode v = node.get(field);
-        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < min) {
-            throw new AdapterFormatException(where + "field \"" + field + "\" must be an integer ≥ " + min + ", got " + v);
-        }
-        return v.asInt();
-    }
-
-    private static double number(JsonNode node, String field, String where) {
-        JsonNode v = node.get(field);
-        if (v == null || !v.isNumber() || !Double.isFinite(v.asDouble())) {
-            throw new AdapterFormatException(where + "field \"" + field + "\" must be a finite number, got " + v);
-        }
-        return v.asDouble();
     }
 }
