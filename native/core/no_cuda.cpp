@@ -55,11 +55,14 @@ jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, in
     return JNORA_NOT_BUILT();
 }
 
+int jnora_grouped_splits(int, int, int) {
+    return 1;  // nothing to split without kernels
+}
 jnora_status_t jnora_grouped_shrink(jnora_handle_t, int, int, const float*, int, const int*, int,
-                                    const float* const*, const int*, int, float*, int) {
+                                    const float* const*, const int*, int, int, float*, int) {
     return JNORA_NOT_BUILT();
 }
-jnora_status_t jnora_grouped_expand(jnora_handle_t, int, int, const float*, int, const int*, int,
+jnora_status_t jnora_grouped_expand(jnora_handle_t, int, int, const float*, int, int, const int*, int,
                                     const float* const*, const int*, const float*, float*, int) {
     return JNORA_NOT_BUILT();
 }

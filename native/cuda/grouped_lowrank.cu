@@ -15,6 +15,8 @@
 #include "cuda_check.cuh"
 #include "kernels.cuh"
 
+#include <algorithm>
+
 namespace jnora {
 
 namespace reference {
@@ -42,6 +44,13 @@ namespace {
 
 constexpr int kShrinkThreads = 256;  // 8 warps: a warp per output column of the row
 constexpr int kExpandThreads = 128;
+// Split-K for decode-sized batches: without it T = 1 at r = 16 is 2 blocks on a 132-SM GPU, each warp
+// walking all of n alone. Slices are added until the grid has about kTargetBlocks blocks, each slice
+// at least kMinSlice long (4 coalesced loads per lane); the choice depends on the shape only, so a
+// result is the same on every device.
+constexpr long long kTargetBlocks = 256;
+constexpr int kMinSlice = 128;
+constexpr int kMaxSplits = 32;
 
 __device__ __forceinline__ float warp_reduce(float v) {
 #pragma unroll
@@ -49,12 +58,14 @@ __device__ __forceinline__ float warp_reduce(float v) {
     return v;
 }
 
-// Grid (rows, ceil(max_rank / 8)): a block handles 8 output columns k of row t, a warp per column,
-// lanes striding over n (coalesced reads of X's row and of A_a's row k). Columns k >= r_a idle.
+// Grid (rows, ceil(max_rank / 8), splits): a block handles 8 output columns k of row t over one
+// slice of n, a warp per column, lanes striding over the slice (coalesced reads of X's row and of
+// A_a's row k). Columns k >= r_a idle. Slice s writes its partial sum to partial plane s of Z; the
+// expand adds the planes in order, so the result does not depend on scheduling (no atomics).
 __global__ void __launch_bounds__(kShrinkThreads)
-grouped_shrink_kernel(int n, const float* __restrict__ x, int ldx, const int* __restrict__ row_adapter,
+grouped_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, const int* __restrict__ row_adapter,
                       int adapters, const float* const* __restrict__ a_ptrs, const int* __restrict__ ranks,
-                      float* __restrict__ z, int ldz) {
+                      float* __restrict__ z, int ldz, long long plane) {
     const long long t = blockIdx.x;
     const int a = row_adapter[t];
     if (a < 0 || a >= adapters) return;
@@ -62,26 +73,34 @@ grouped_shrink_kernel(int n, const float* __restrict__ x, int ldx, const int* __
     const int k = blockIdx.y * (kShrinkThreads / 32) + threadIdx.x / 32;
     if (k >= r) return;
     const int lane = threadIdx.x % 32;
+    const int begin = blockIdx.z * slice;
+    const int end = min(n, begin + slice);
     const float* xr = x + t * ldx;
     const float* ar = a_ptrs[a] + (long long)k * n;
     float acc = 0.0f;
-    for (int l = lane; l < n; l += 32) acc += xr[l] * ar[l];
+#pragma unroll 4
+    for (int l = begin + lane; l < end; l += 32) acc += xr[l] * ar[l];
     acc = warp_reduce(acc);
-    if (lane == 0) z[t * ldz + k] = acc;
+    if (lane == 0) z[blockIdx.z * plane + t * ldz + k] = acc;
 }
 
-// Grid (rows, ceil(m / 128)): a thread per output j of row t, the row's r_a values of Z staged in
-// shared memory (at most max_rank floats, dynamic).
+// Grid (rows, ceil(m / 128)): a thread per output j of row t, the row's r_a values of Z (the sum
+// of the shrink's `splits` partial planes, added in plane order) staged in shared memory.
 __global__ void __launch_bounds__(kExpandThreads)
-grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, const int* __restrict__ row_adapter,
-                      int adapters, const float* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
-                      const float* __restrict__ scales, float* __restrict__ y, int ldy) {
+grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits, long long plane,
+                      const int* __restrict__ row_adapter, int adapters, const float* const* __restrict__ b_ptrs,
+                      const int* __restrict__ ranks, const float* __restrict__ scales, float* __restrict__ y,
+                      int ldy) {
     extern __shared__ float zrow[];
     const long long t = blockIdx.x;
     const int a = row_adapter[t];
     if (a < 0 || a >= adapters) return;  // uniform across the block: no barrier is skipped by half
     const int r = ranks[a];
-    for (int k = threadIdx.x; k < r; k += blockDim.x) zrow[k] = z[t * ldz + k];
+    for (int k = threadIdx.x; k < r; k += blockDim.x) {
+        float sum = z[t * ldz + k];
+        for (int s = 1; s < splits; ++s) sum += z[s * plane + t * ldz + k];
+        zrow[k] = sum;
+    }
     __syncthreads();
     const int j = blockIdx.y * blockDim.x + threadIdx.x;
     if (j >= m) return;
@@ -96,30 +115,43 @@ grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, const int* __
 
 extern "C" {
 
+int jnora_grouped_splits(int rows, int n, int max_rank) {
+    if (rows < 1 || n < 1 || max_rank < 1) return 1;
+    const long long blocks = (long long)rows * ((max_rank + 7) / 8);
+    if (blocks >= jnora::kTargetBlocks) return 1;
+    const long long wanted = (jnora::kTargetBlocks + blocks - 1) / blocks;
+    const long long by_length = std::max(1, n / jnora::kMinSlice);
+    return (int)std::min<long long>({wanted, by_length, (long long)jnora::kMaxSplits});
+}
+
 jnora_status_t jnora_grouped_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
                                     const int* row_adapter, int adapters, const float* const* a_ptrs,
-                                    const int* ranks, int max_rank, float* z, int ldz) {
+                                    const int* ranks, int max_rank, int splits, float* z, int ldz) {
     JNORA_REQUIRE(handle != nullptr, "jnora_grouped_shrink: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank,
-                  "jnora_grouped_shrink: rows=%d n=%d adapters=%d max_rank=%d ldx=%d ldz=%d", rows, n,
-                  adapters, max_rank, ldx, ldz);
+    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank &&
+                      splits >= 1 && splits <= n,
+                  "jnora_grouped_shrink: rows=%d n=%d adapters=%d max_rank=%d splits=%d ldx=%d ldz=%d", rows, n,
+                  adapters, max_rank, splits, ldx, ldz);
     if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
     JNORA_REQUIRE(x && row_adapter && a_ptrs && ranks && z, "jnora_grouped_shrink: NULL pointer");
     const int per_block = jnora::kShrinkThreads / 32;
-    dim3 grid(rows, (max_rank + per_block - 1) / per_block);
-    JNORA_REQUIRE(grid.y <= 65535u, "jnora_grouped_shrink: max_rank=%d too large", max_rank);
-    jnora::grouped_shrink_kernel<<<grid, jnora::kShrinkThreads, 0, handle->stream>>>(n, x, ldx, row_adapter, adapters,
-                                                                                     a_ptrs, ranks, z, ldz);
+    const int slice = (n + splits - 1) / splits;
+    dim3 grid(rows, (max_rank + per_block - 1) / per_block, splits);  // a slice past n writes zeros
+    JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "jnora_grouped_shrink: max_rank=%d splits=%d too large",
+                  max_rank, splits);
+    jnora::grouped_shrink_kernel<<<grid, jnora::kShrinkThreads, 0, handle->stream>>>(
+        n, slice, x, ldx, row_adapter, adapters, a_ptrs, ranks, z, ldz, (long long)rows * ldz);
     JNORA_LAUNCH_CHECK(grouped_shrink_kernel);
     return JNORA_STATUS_SUCCESS;
 }
 
-jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz, int splits,
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy) {
     JNORA_REQUIRE(handle != nullptr, "jnora_grouped_expand: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m,
-                  "jnora_grouped_expand: rows=%d m=%d adapters=%d ldz=%d ldy=%d", rows, m, adapters, ldz, ldy);
+    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m && splits >= 1,
+                  "jnora_grouped_expand: rows=%d m=%d adapters=%d ldz=%d splits=%d ldy=%d", rows, m, adapters, ldz,
+                  splits, ldy);
     if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
     JNORA_REQUIRE(z && row_adapter && b_ptrs && ranks && scales && y, "jnora_grouped_expand: NULL pointer");
     JNORA_REQUIRE(ldz <= 12 * 1024, "jnora_grouped_expand: ldz=%d exceeds the 48 KiB row buffer", ldz);
@@ -127,7 +159,7 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, cons
     JNORA_REQUIRE(grid.y <= 65535u, "jnora_grouped_expand: m=%d too large", m);
     size_t shared = sizeof(float) * ldz;  // ldz >= every rank in the tables
     jnora::grouped_expand_kernel<<<grid, jnora::kExpandThreads, shared, handle->stream>>>(
-        m, z, ldz, row_adapter, adapters, b_ptrs, ranks, scales, y, ldy);
+        m, z, ldz, splits, (long long)rows * ldz, row_adapter, adapters, b_ptrs, ranks, scales, y, ldy);
     JNORA_LAUNCH_CHECK(grouped_expand_kernel);
     return JNORA_STATUS_SUCCESS;
 }

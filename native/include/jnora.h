@@ -120,12 +120,20 @@ jnora_status_t jnora_activation_stats(jnora_handle_t handle, int rows, int cols,
  * largest rank); Z has ldz >= max_rank and its columns past r_a are not written; rows with no
  * adapter leave Y untouched. `adapters` bounds the indices: a row whose index is >= adapters is
  * skipped like -1 (the host validates indices before upload). No host loop over adapters, no
- * allocation, no synchronisation: graph-capturable. */
+ * allocation, no synchronisation: graph-capturable.
+ *
+ * Split-K: the shrink may cut n into `splits` slices (more blocks for decode-sized batches, where
+ * rows x ranks alone cannot fill the GPU). Z then holds `splits` planes of rows x ldz partial sums,
+ * plane s at z + s * rows * ldz, and the expand adds them in plane order (deterministic; no atomics,
+ * no memset). jnora_grouped_splits gives the library's choice for a shape (1 <= splits <= 32; 1 for
+ * large batches): size Z as splits * rows * ldz floats and pass the same `splits` to both calls. */
+int jnora_grouped_splits(int rows, int n, int max_rank);
+
 jnora_status_t jnora_grouped_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
                                     const int* row_adapter, int adapters, const float* const* a_ptrs,
-                                    const int* ranks, int max_rank, float* z, int ldz);
+                                    const int* ranks, int max_rank, int splits, float* z, int ldz);
 
-jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz, int splits,
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy);
 

@@ -466,7 +466,10 @@ void check_wrappers_with_padding() {
 }
 
 // Grouped (per-row) adapters: mixed ranks 1..33, rows with none, Z poisoned; Y against the reference.
-void check_grouped(int rows, int n, int m) {
+// splits = 0 takes the library's choice (jnora_grouped_splits); others force a split-K count, also
+// ones that leave empty slices past n.
+void check_grouped(int rows, int n, int m, int splits) {
+    if (splits == 0) splits = jnora_grouped_splits(rows, n, 33);
     jnora_handle_t h;
     jnora_create(&h);
     const int ranks_host[] = {1, 5, 16, 33};
@@ -489,7 +492,8 @@ void check_grouped(int rows, int n, int m) {
     std::vector<const float*> ha(da.begin(), da.end()), hb(db.begin(), db.end());
     jnora::reference::grouped_lowrank(rows, n, m, x.data(), which.data(), adapters, ha.data(), hb.data(), ranks_host,
                                       scales.data(), want.data());
-    float *dx = to_device(x), *dy = to_device(y), *dz = to_device(std::vector<float>(size_t(rows) * max_rank, NAN));
+    float *dx = to_device(x), *dy = to_device(y);
+    float *dz = to_device(std::vector<float>(size_t(splits) * rows * max_rank, NAN));
     float *dscales = to_device(scales);
     int *dwhich = nullptr, *dranks = nullptr;
     const float **dpa = nullptr, **dpb = nullptr;
@@ -501,12 +505,14 @@ void check_grouped(int rows, int n, int m) {
     cudaMemcpy(dranks, ranks_host, sizeof(int) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpa, ha.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpb, hb.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
-    jnora_status_t st = jnora_grouped_shrink(h, rows, n, dx, n, dwhich, adapters, dpa, dranks, max_rank, dz, max_rank);
+    jnora_status_t st = jnora_grouped_shrink(h, rows, n, dx, n, dwhich, adapters, dpa, dranks, max_rank, splits, dz,
+                                             max_rank);
     if (st == JNORA_STATUS_SUCCESS)
-        st = jnora_grouped_expand(h, rows, m, dz, max_rank, dwhich, adapters, dpb, dranks, dscales, dy, m);
+        st = jnora_grouped_expand(h, rows, m, dz, max_rank, splits, dwhich, adapters, dpb, dranks, dscales, dy, m);
     cudaDeviceSynchronize();
     char name[128];
-    std::snprintf(name, sizeof name, "grouped shrink+expand T=%d n=%d m=%d ranks 1..33", rows, n, m);
+    std::snprintf(name, sizeof name, "grouped shrink+expand T=%d n=%d m=%d ranks 1..33 splits=%d", rows, n,
+                  m, splits);
     expect_close(name, to_host(dy, y.size()), want, st);
     for (int i = 0; i < adapters; ++i) { cudaFree(da[i]); cudaFree(db[i]); }
     cudaFree(dx); cudaFree(dy); cudaFree(dz); cudaFree(dscales); cudaFree(dwhich); cudaFree(dranks);
@@ -538,7 +544,10 @@ int main() {
     check_stats_arguments();
     check_wrappers_with_padding();
     const int grouped_shapes[][3] = {{1, 64, 48}, {3, 37, 29}, {17, 130, 257}, {128, 96, 64}, {1000, 75, 53}};
-    for (const auto& g : grouped_shapes) check_grouped(g[0], g[1], g[2]);
+    for (const auto& g : grouped_shapes)
+        for (int splits : {1, 0, 3, 7}) check_grouped(g[0], g[1], g[2], splits);
+    check_grouped(1, 4096, 512, 0);  // the decode shape split-K is for (32 slices)
+    check_grouped(2, 9, 64, 4);       // slices of 3: the last one starts at n and writes zeros
     std::vector<long long> many;
     for (int t = 0; t < 300; ++t) many.push_back(33 + (t * 97) % 2000);
     const std::vector<std::vector<long long>> lists = {

@@ -1,6 +1,7 @@
 package io.jnora;
 
 import io.jnora.backend.BackendSelector;
+import io.jnora.backend.CapturedWork;
 import io.jnora.backend.ComputeBackend;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
@@ -92,6 +93,44 @@ public final class NoraContext implements AutoCloseable {
         Checks.requireShape(op, "Y", y, x.rows(), weight.rows(), "T×m for X " + x.shape() + " and W " + weight.shape());
         backend.gemm(false, true, x.rows(), weight.rows(), weight.cols(), 1f, x.pointer(), weight.pointer(), 0f, y.pointer());
         y.markModified();
+    }
+
+    /**
+     * Records a step (forward, backward, a registry's staged batch...) on this context for cheap
+     * replays: on CUDA a CUDA graph, replayed by one launch; on the CPU the step run again. Nothing
+     * runs while recording. Run the step once before capturing (scratch is allocated on first use
+     * and a graph cannot allocate), feed new inputs by writing into the same matrices, and read
+     * results after {@link #synchronize()}. Closed with the context if not before.
+     *
+     * <pre>{@code
+     * layer.forward(x, y);                                  // warm-up: allocates scratch
+     * try (CapturedWork step = ctx.capture(() -> layer.forward(x, y))) {
+     *     for (float[] batch : batches) {
+     *         x.copyFrom(batch);
+     *         step.replay();
+     *         ctx.synchronize();
+     *     }
+     * }
+     * }</pre>
+     */
+    public CapturedWork capture(Runnable step) {
+        requireOpen();
+        CapturedWork work = backend.capture(step);
+        CapturedWork owned = new CapturedWork() {
+            @Override
+            public void replay() {
+                requireOpen();
+                work.replay();
+            }
+
+            @Override
+            public void close() {
+                unregister(this);
+                work.close();
+            }
+        };
+        register(owned);
+        return owned;
     }
 
     /** Waits for every operation issued on this context to finish. */

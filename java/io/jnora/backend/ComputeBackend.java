@@ -87,12 +87,28 @@ public interface ComputeBackend extends AutoCloseable {
     AdapterTable createAdapterTable(int capacity);
 
     /**
-     * Several adapters in one batch (SPEC §2.9): for each row t with slot a = rowAdapter[t] ≥ 0,
-     * Y[t] += s_a·(X[t] A_aᵀ) B_aᵀ; rows with −1 are left as they are. X is rows×n, Y rows×m;
-     * {@code z} is scratch of at least rows×table.maxRank() floats. The indices are checked by the
-     * caller. On CUDA: two launches for the whole batch, no host loop over adapters.
+     * Records {@code work} (calls on this backend) for {@link CapturedWork#replay()}; nothing runs
+     * until a replay. On CUDA a stream capture into a CUDA graph: the work must not allocate,
+     * synchronise or copy from pageable memory (run it once before capturing).
      */
-    void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table, FloatPointer z,
+    CapturedWork capture(Runnable work);
+
+    /** A row index of {@code capacity} rows for {@link #groupedLowRank}. */
+    RowIndex createRowIndex(int capacity);
+
+    /** The floats of scratch {@link #groupedLowRank} needs for this shape (its {@code z}). */
+    default long groupedScratchElements(int rows, int n, int maxRank) {
+        return (long) rows * maxRank;
+    }
+
+    /**
+     * Several adapters in one batch (SPEC §2.9): for each row t with slot a = rowAdapter[t] ≥ 0,
+     * Y[t] += s_a·(X[t] A_aᵀ) B_aᵀ; rows with −1 are left as they are. X is rows×n, Y rows×m; the
+     * row index holds exactly {@code rows} slots, checked by the caller; {@code z} is scratch of at
+     * least {@link #groupedScratchElements} floats. On CUDA: two launches for the whole batch, no
+     * host loop over adapters and no synchronisation.
+     */
+    void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table, FloatPointer z,
             FloatPointer y);
 
     /**

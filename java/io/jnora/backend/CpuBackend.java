@@ -295,11 +295,41 @@ public final class CpuBackend implements ComputeBackend {
         return new CpuAdapterTable(capacity);
     }
 
+    /** The CPU has no graphs: a replay runs the work again, the same calls in the same order. */
+    @Override
+    public CapturedWork capture(Runnable work) {
+        return new CapturedWork() {
+            private boolean closed;
+
+            @Override
+            public void replay() {
+                if (closed) {
+                    throw new IllegalStateException("CapturedWork is closed");
+                }
+                work.run();
+            }
+
+            @Override
+            public void close() {
+                closed = true;
+            }
+        };
+    }
+
+    @Override
+    public RowIndex createRowIndex(int capacity) {
+        return new CpuRowIndex(capacity);
+    }
+
     /** The reference: rows gathered per slot, one shrink and one expand GEMM per slot, added back. */
     @Override
-    public void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table,
+    public void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
             FloatPointer z, FloatPointer y) {
         CpuAdapterTable t = (CpuAdapterTable) table;
+        CpuRowIndex index = (CpuRowIndex) rowAdapter;
+        if (index.rows() != rows) {
+            throw new IllegalArgumentException("groupedLowRank: " + rows + " rows but the row index holds " + index.rows());
+        }
         java.nio.FloatBuffer xs = x.position(0).limit((long) rows * n).asBuffer();
         java.nio.FloatBuffer ys = y.position(0).limit((long) rows * m).asBuffer();
         for (int slot = 0; slot < t.capacity(); slot++) {
@@ -307,7 +337,7 @@ public final class CpuBackend implements ComputeBackend {
             if (r == 0) {
                 continue;
             }
-            int[] group = rowsOf(rowAdapter, slot);
+            int[] group = index.rowsOf(slot);
             if (group.length == 0) {
                 continue;
             }
@@ -333,10 +363,6 @@ public final class CpuBackend implements ComputeBackend {
         }
         x.limit(x.capacity());
         y.limit(y.capacity());
-    }
-
-    private static int[] rowsOf(int[] rowAdapter, int slot) {
-        return java.util.stream.IntStream.range(0, rowAdapter.length).filter(t -> rowAdapter[t] == slot).toArray();
     }
 
     @Override

@@ -57,7 +57,6 @@ public final class CudaBackend implements ComputeBackend {
     private long statsWorkspaceBytes;
     private final DeviceScratch gramScratch = new DeviceScratch("XᵀX in float64");
     private final DeviceScratch widenScratch = new DeviceScratch("a batch widened to float64");
-    private final DeviceScratch rowIndexScratch = new DeviceScratch("per-row adapter indices");
     // Training (adamw.cu): the multi-tensor workspace (the device table of pointers and sizes plus
     // the sum's partials), grown to the longest list seen, and the sum of squares' device result.
     private Pointer multiTensorWorkspace;
@@ -90,7 +89,7 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    private static void cuda(int error, String call) {
+    static void cuda(int error, String call) {
         if (error != 0) {
             throw new NativeFailureException(call + ": CUDA error " + error + " (" + cudaGetErrorString(error).getString() + ")");
         }
@@ -386,26 +385,54 @@ public final class CudaBackend implements ComputeBackend {
         return new CudaAdapterTable(this, capacity);
     }
 
-    /** Two launches for the whole batch; the row indices are the only upload (T ints). */
     @Override
-    public void groupedLowRank(int rows, int n, int m, FloatPointer x, int[] rowAdapter, AdapterTable table,
+    public CapturedWork capture(Runnable work) {
+        return new CudaGraphCapture(this, work);
+    }
+
+    @Override
+    public RowIndex createRowIndex(int capacity) {
+        return new CudaRowIndex(this, capacity);
+    }
+
+    /** Split-K planes for decode-sized batches (jnora_grouped_splits): splits × rows × maxRank. */
+    @Override
+    public long groupedScratchElements(int rows, int n, int maxRank) {
+        return (long) JnoraNative.jnora_grouped_splits(rows, n, maxRank) * rows * maxRank;
+    }
+
+    /**
+     * Two launches for the whole batch, reading the row index and the tables on the device: no upload,
+     * no synchronisation, so the call can be captured in a CUDA graph (at a fixed batch size and
+     * largest rank: those set the grid).
+     */
+    @Override
+    public void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
             FloatPointer z, FloatPointer y) {
         CudaAdapterTable t = (CudaAdapterTable) table;
+        CudaRowIndex index = (CudaRowIndex) rowAdapter;
         int maxRank = t.maxRank();
         if (rows == 0 || maxRank == 0) {
             return;
         }
-        IntPointer deviceRows = new IntPointer(rowIndexScratch.ensure((long) rows * Integer.BYTES));
-        try (IntPointer host = new IntPointer(rowAdapter)) {
-            copyToDevice(host, deviceRows, (long) rows * Integer.BYTES);
-            NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x.position(0), n, deviceRows,
-                    t.capacity(), new PointerPointer<>(t.deviceA), t.deviceRanks, maxRank, z.position(0), maxRank),
-                    "jnora_grouped_shrink");
-            NativeLibrary.check(JnoraNative.jnora_grouped_expand(kernels, rows, m, z.position(0), maxRank, deviceRows,
-                    t.capacity(), new PointerPointer<>(t.deviceB), t.deviceRanks, t.deviceScales, y.position(0), m),
-                    "jnora_grouped_expand");
-            synchronize();  // the pageable host copy of the indices is freed on return
+        if (index.rows() != rows) {
+            throw new IllegalArgumentException("groupedLowRank: " + rows + " rows but the row index holds " + index.rows());
         }
+        int splits = JnoraNative.jnora_grouped_splits(rows, n, maxRank);
+        if (z.capacity() < (long) splits * rows * maxRank) {
+            throw new IllegalArgumentException("groupedLowRank: scratch of " + z.capacity() + " floats, "
+                    + splits + "×" + rows + "×" + maxRank + " needed (groupedScratchElements)");
+        }
+        NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x.position(0), n, index.device,
+                t.capacity(), new PointerPointer<>(t.deviceA), t.deviceRanks, maxRank, splits, z.position(0), maxRank),
+                "jnora_grouped_shrink");
+        NativeLibrary.check(JnoraNative.jnora_grouped_expand(kernels, rows, m, z.position(0), maxRank, splits,
+                index.device, t.capacity(), new PointerPointer<>(t.deviceB), t.deviceRanks, t.deviceScales,
+                y.position(0), m), "jnora_grouped_expand");
+    }
+
+    CUstream_st stream() {
+        return stream;
     }
 
     /** Host to device, asynchronous on the stream (the caller keeps the host memory alive until a sync). */
@@ -541,7 +568,6 @@ public final class CudaBackend implements ComputeBackend {
         }
         gramScratch.free();
         widenScratch.free();
-        rowIndexScratch.free();
         if (multiTensorWorkspace != null) {
             cudaFree(multiTensorWorkspace);
         }

@@ -99,12 +99,14 @@ public final class JnoraNative {
     public static native int jnora_widen_to_double(jnora_context handle, int rows, int cols, @Const FloatPointer x,
             int ldx, DoublePointer out);
 
+    public static native int jnora_grouped_splits(int rows, int n, int maxRank);
+
     public static native int jnora_grouped_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x, int ldx,
             @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> aPtrs,
-            @Const IntPointer ranks, int maxRank, FloatPointer z, int ldz);
+            @Const IntPointer ranks, int maxRank, int splits, FloatPointer z, int ldz);
 
     public static native int jnora_grouped_expand(jnora_context handle, int rows, int m, @Const FloatPointer z, int ldz,
-            @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
+            int splits, @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
             @Const IntPointer ranks, @Const FloatPointer scales, FloatPointer y, int ldy);
 
     public static native int jnora_multi_tensor_workspace_size(int tensorCount, @Cast("size_t*") SizeTPointer bytes);

@@ -8,6 +8,7 @@ import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.backend.AdapterTable;
 import io.jnora.backend.ComputeBackend;
+import io.jnora.backend.RowIndex;
 import io.jnora.peft.LoraLayer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -40,6 +41,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private final Slot[] slots;
     private long bytesInUse;
     private Matrix scratch;
+    private RowIndex rowIndex;
     private boolean closed;
 
     private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
@@ -144,33 +146,72 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     public synchronized Matrix apply(Matrix x, int[] rowAdapter) {
         requireOpen();
-        final String op = "AdapterRegistry.apply";
-        if (x.cols() != n) {
-            throw new ShapeMismatchException(op + ": X is " + x.shape() + " but the base weight is " + m + "×" + n);
-        }
-        if (rowAdapter.length != x.rows()) {
-            throw new ShapeMismatchException(op + ": " + rowAdapter.length + " row indices for X " + x.shape());
-        }
-        for (int t = 0; t < rowAdapter.length; t++) {
-            int a = rowAdapter[t];
-            if (a < -1 || a >= slots.length || (a >= 0 && slots[a] == null)) {
-                throw new JnoraException(op + ": row " + t + " names adapter index " + a + ", which is not resident"
-                        + " (resident: " + residentIndices() + ")");
-            }
-        }
         Matrix y = context.uninitialized(x.rows(), m);
         try {
-            context.linear(x, baseWeight, y);
-            int maxRank = table.maxRank();
-            if (maxRank > 0 && x.rows() > 0) {
-                ensureScratch(x.rows(), maxRank);
-                backend.groupedLowRank(x.rows(), n, m, context.memoryOf(x), rowAdapter, table,
-                        context.memoryOf(scratch), context.memoryOf(y));
-            }
+            apply(x, rowAdapter, y);
             return y;
         } catch (RuntimeException e) {
             y.close();
             throw e;
+        }
+    }
+
+    /** The same into a given Y (T×m): {@link #stageRows} then {@link #applyStaged}. */
+    public synchronized void apply(Matrix x, int[] rowAdapter, Matrix y) {
+        stageRows(rowAdapter);
+        applyStaged(x, y);
+    }
+
+    /**
+     * Checks and stages the rows' adapter indices (−1 for none) for the next {@link #applyStaged}
+     * calls. On CUDA the indices travel by an asynchronous copy from pinned memory: nothing waits.
+     */
+    public synchronized void stageRows(int[] rowAdapter) {
+        requireOpen();
+        for (int t = 0; t < rowAdapter.length; t++) {
+            int a = rowAdapter[t];
+            if (a < -1 || a >= slots.length || (a >= 0 && slots[a] == null)) {
+                throw new JnoraException("AdapterRegistry.apply: row " + t + " names adapter index " + a
+                        + ", which is not resident (resident: " + residentIndices() + ")");
+            }
+        }
+        if (rowIndex == null || rowIndex.capacity() < rowAdapter.length) {
+            if (rowIndex != null) {
+                rowIndex.close();
+            }
+            rowIndex = backend.createRowIndex(rowAdapter.length);
+        }
+        rowIndex.set(rowAdapter, rowAdapter.length);
+    }
+
+    /**
+     * Y = X Wᵀ + the per-row adapter terms of the rows staged by {@link #stageRows}, into a given Y
+     * (T×m). Once a batch of T rows has run with the current adapters, this call allocates nothing,
+     * uploads nothing and does not synchronise, so on CUDA it can be captured in a CUDA graph ({@link
+     * NoraContext#capture}) and replayed after new {@link #stageRows} calls. A capture stays valid
+     * while T and the largest resident rank are unchanged (they set the launch grid); an adapter of a
+     * higher rank needs a new capture.
+     */
+    public synchronized void applyStaged(Matrix x, Matrix y) {
+        requireOpen();
+        final String op = "AdapterRegistry.apply";
+        if (x.cols() != n) {
+            throw new ShapeMismatchException(op + ": X is " + x.shape() + " but the base weight is " + m + "×" + n);
+        }
+        if (y.rows() != x.rows() || y.cols() != m) {
+            throw new ShapeMismatchException(op + ": Y is " + y.shape() + ", " + x.rows() + "×" + m + " needed for X "
+                    + x.shape());
+        }
+        int staged = rowIndex == null ? 0 : rowIndex.rows();
+        if (staged != x.rows()) {
+            throw new ShapeMismatchException(op + ": " + staged + " row indices staged for X " + x.shape());
+        }
+        context.linear(x, baseWeight, y);
+        int maxRank = table.maxRank();
+        if (maxRank > 0 && x.rows() > 0) {
+            ensureScratch(backend.groupedScratchElements(x.rows(), n, maxRank));
+            backend.groupedLowRank(x.rows(), n, m, context.memoryOf(x), rowIndex, table, context.memoryOf(scratch),
+                    context.memoryOf(y));
         }
     }
 
@@ -185,12 +226,12 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
-    private void ensureScratch(int rows, int maxRank) {
-        if (scratch == null || scratch.size() < (long) rows * maxRank) {
+    private void ensureScratch(long elements) {
+        if (scratch == null || scratch.size() < elements) {
             if (scratch != null) {
                 scratch.close();
             }
-            scratch = context.uninitialized(rows, maxRank);
+            scratch = context.uninitialized(1, Math.toIntExact(elements));
         }
     }
 
@@ -236,6 +277,9 @@ public final class AdapterRegistry implements AutoCloseable {
         baseWeight.close();
         if (scratch != null) {
             scratch.close();
+        }
+        if (rowIndex != null) {
+            rowIndex.close();
         }
     }
 }

@@ -37,7 +37,11 @@ class AdapterRegistryTest {
     private record Lora(int rank, float scale, float[] a, float[] b) {}
 
     private static Lora lora(SplittableRandom rng, int rank) {
-        float[] a = new float[rank * N];
+        return lora(rng, rank, N);
+    }
+
+    private static Lora lora(SplittableRandom rng, int rank, int n) {
+        float[] a = new float[rank * n];
         float[] b = new float[M * rank];
         for (int i = 0; i < a.length; i++) {
             a[i] = (float) (rng.nextDouble() - 0.5);
@@ -49,13 +53,13 @@ class AdapterRegistryTest {
     }
 
     /** Row t's output on its own, in float64: x Wᵀ + s (x Aᵀ) Bᵀ. */
-    private static double[] reference(float[] x, int rows, float[] w, Lora[] adapters, int[] which) {
+    private static double[] reference(float[] x, int rows, int n, float[] w, Lora[] adapters, int[] which) {
         double[] y = new double[rows * M];
         for (int t = 0; t < rows; t++) {
             for (int j = 0; j < M; j++) {
                 double acc = 0;
-                for (int l = 0; l < N; l++) {
-                    acc += (double) x[t * N + l] * w[j * N + l];
+                for (int l = 0; l < n; l++) {
+                    acc += (double) x[t * n + l] * w[j * n + l];
                 }
                 y[t * M + j] = acc;
             }
@@ -65,8 +69,8 @@ class AdapterRegistryTest {
             Lora a = adapters[which[t]];
             double[] z = new double[a.rank()];
             for (int k = 0; k < a.rank(); k++) {
-                for (int l = 0; l < N; l++) {
-                    z[k] += (double) x[t * N + l] * a.a()[k * N + l];
+                for (int l = 0; l < n; l++) {
+                    z[k] += (double) x[t * n + l] * a.a()[k * n + l];
                 }
             }
             for (int j = 0; j < M; j++) {
@@ -81,18 +85,25 @@ class AdapterRegistryTest {
     }
 
     private static void checkMixes(Backend backend) {
+        checkMixes(backend, 37, N);
+    }
+
+    /**
+     * Rows × n: 37 × 70 is a prefill-like batch; a few rows of a long n are decode batches, where the
+     * CUDA shrink splits n (split-K) and the expand adds the partial sums.
+     */
+    private static void checkMixes(Backend backend, int rows, int n) {
         SplittableRandom rng = new SplittableRandom(SEED);
-        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, n, 4, 2, 1f);
         int[] ranks = {1, 2, 7, 16, 33, 50};  // 1 to min(m, n): no padding to the largest
         Lora[] adapters = new Lora[ranks.length];
         try (NoraContext ctx = NoraContext.create(backend);
-                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 8, 1 << 20)) {
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, n, 8, 1 << 24)) {
             int[] index = new int[ranks.length];
             for (int i = 0; i < ranks.length; i++) {
-                adapters[i] = lora(rng, ranks[i]);
+                adapters[i] = lora(rng, ranks[i], n);
                 index[i] = registry.add("a" + i, adapters[i].a(), adapters[i].b(), ranks[i], adapters[i].scale());
             }
-            int rows = 37;
             float[] x = base.inputs(SEED + 1, rows);
             String[] mixes = {"all rows one adapter", "every row different", "some rows none", "no adapter at all"};
             for (String mix : mixes) {
@@ -109,10 +120,17 @@ class AdapterRegistryTest {
                 for (int t = 0; t < rows; t++) {
                     slots[t] = which[t] < 0 ? -1 : index[which[t]];
                 }
-                try (Matrix xm = ctx.matrix(rows, N, x); Matrix y = registry.apply(xm, slots)) {
-                    double err = Float64Reference.relativeFrobeniusError(y.toArray(),
-                            reference(x, rows, base.baseWeight, adapters, which));
-                    assertTrue(err <= 1e-5, backend + " " + mix + ": " + err + " (seed " + SEED + ")");
+                double[] want = reference(x, rows, n, base.baseWeight, adapters, which);
+                try (Matrix xm = ctx.matrix(rows, n, x); Matrix y = registry.apply(xm, slots)) {
+                    double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
+                    assertTrue(err <= 1e-5, backend + " " + rows + "×" + n + " " + mix + ": " + err + " (seed " + SEED + ")");
+                }
+                // The staged path into a poisoned Y: every element written, the same values.
+                try (Matrix xm = ctx.matrix(rows, n, x); Matrix y = ctx.filled(rows, M, Float.NaN)) {
+                    registry.stageRows(slots);
+                    registry.applyStaged(xm, y);
+                    double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
+                    assertTrue(err <= 1e-5, backend + " staged " + rows + "×" + n + " " + mix + ": " + err);
                 }
             }
         }
@@ -127,6 +145,42 @@ class AdapterRegistryTest {
     void randomMixesMatchOnCuda() {
         io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
         checkMixes(Backend.CUDA);
+    }
+
+    @Test
+    void decodeBatchesMatchOnTheCpu() {
+        for (int rows : new int[] {1, 3}) {
+            checkMixes(Backend.CPU, rows, 1031);
+        }
+    }
+
+    /** T = 1 and 3 at n = 1031 split n into 8 to 37 slices on CUDA (jnora_grouped_splits). */
+    @Test
+    void decodeBatchesMatchOnCudaWithSplitK() {
+        io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
+        for (int rows : new int[] {1, 3}) {
+            checkMixes(Backend.CUDA, rows, 1031);
+        }
+    }
+
+    @Test
+    void stagedRowsMustMatchTheBatch() {
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 2, 1 << 20);
+                Matrix x = ctx.matrix(3, N, base.inputs(SEED, 3)); Matrix y = ctx.zeros(3, M);
+                Matrix wrongY = ctx.zeros(3, M + 1)) {
+            Lora a = lora(rng, 4);
+            registry.add("a", a.a(), a.b(), 4, 1f);
+            assertThrows(io.jnora.ShapeMismatchException.class, () -> registry.applyStaged(x, y));  // nothing staged
+            registry.stageRows(new int[] {0, -1});
+            assertThrows(io.jnora.ShapeMismatchException.class, () -> registry.applyStaged(x, y));  // 2 rows for 3
+            registry.stageRows(new int[] {0, -1, 0});
+            assertThrows(io.jnora.ShapeMismatchException.class, () -> registry.applyStaged(x, wrongY));
+            registry.applyStaged(x, y);
+            assertThrows(JnoraException.class, () -> registry.stageRows(new int[] {1, 0, 0}));  // slot 1 empty
+        }
     }
 
     @Test
@@ -241,7 +295,7 @@ class AdapterRegistryTest {
                                 slots[t] = which[t] < 0 ? -1 : (which[t] == 0 ? i0 : i1);
                             }
                             float[] got = registry.apply(x, rows, slots);
-                            double err = Float64Reference.relativeFrobeniusError(got, reference(x, rows, base.baseWeight,
+                            double err = Float64Reference.relativeFrobeniusError(got, reference(x, rows, N, base.baseWeight,
                                     stable, which));
                             if (err > 1e-5) {
                                 throw new AssertionError("worker " + worker + " batch " + batch + ": " + err);

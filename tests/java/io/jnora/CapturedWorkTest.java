@@ -1,0 +1,157 @@
+package io.jnora;
+
+import static io.jnora.Tolerances.FLOAT32_VS_FLOAT64;
+import static io.jnora.Tolerances.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.jnora.backend.CapturedWork;
+import io.jnora.reference.Float64Reference;
+import io.jnora.serving.AdapterRegistry;
+import io.jnora.synth.SyntheticLayer;
+import java.util.Arrays;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link NoraContext#capture}: a whole layer step (forward and backward) and a registry's staged
+ * batch recorded once and replayed with new inputs give what a direct call gives. On CUDA this is a
+ * CUDA graph, so the test also shows that the hot path neither allocates nor synchronises.
+ */
+class CapturedWorkTest {
+    private static final long SEED = ThreadLocalRandom.current().nextLong();
+
+    private static void layerStepReplays(Backend backend) {
+        LayerCase c = LayerCase.of(19, 150, 90, 24, 6, 1.5f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(backend);
+                NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer));
+                Matrix dy = ctx.matrix(c.rows(), c.out(), c.upstream(layer));
+                Matrix y = ctx.filled(c.rows(), c.out(), Float.NaN);
+                Gradients g = new Gradients(ctx.zeros(c.rIn(), c.r()), ctx.zeros(c.r(), c.rIn()),
+                        ctx.zeros(c.rows(), c.in()))) {
+            Runnable step = () -> {
+                linear.forward(x, y, Association.EFFECTIVE);
+                linear.backward(x, dy, g);
+            };
+            step.run();  // warm-up: scratch and the effective-factor cache are made outside the capture
+            try (CapturedWork captured = ctx.capture(step)) {
+                for (int round = 0; round < 3; round++) {
+                    float[] xs = layer.inputs(SEED + round, c.rows());
+                    x.copyFrom(xs);
+                    y.copyFrom(filled(c.rows() * c.out(), 1e30f));  // poison (finite: copyFrom refuses NaN)
+                    captured.replay();
+                    ctx.synchronize();
+                    double[] want = Float64Reference.forward(layer.toReference(), Float64Reference.toDouble(xs),
+                            c.rows());
+                    assertClose(backend + " replay " + round + " Y", y.toArray(), want, FLOAT32_VS_FLOAT64);
+                    float[] replayedDx = g.input().toArray();
+                    step.run();  // the direct call on the same inputs
+                    ctx.synchronize();
+                    assertArrayEquals(g.input().toArray(), replayedDx, backend + " replay " + round + " dX");
+                }
+            }
+        }
+    }
+
+    private static float[] random(long seed, int count) {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(seed);
+        float[] a = new float[count];
+        for (int i = 0; i < count; i++) {
+            a[i] = (float) (rng.nextDouble() - 0.5);
+        }
+        return a;
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        Arrays.fill(a, v);
+        return a;
+    }
+
+    @Test
+    void aLayerStepReplaysOnTheCpu() {
+        layerStepReplays(Backend.CPU);
+    }
+
+    @Test
+    void aLayerStepReplaysAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        layerStepReplays(Backend.CUDA);
+    }
+
+    private static void registryBatchReplays(Backend backend) {
+        int m = 40;
+        int n = 1031;  // decode rows over a long n: the split-K path
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
+        try (NoraContext ctx = NoraContext.create(backend);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 4, 1 << 24)) {
+            float[][] a = new float[2][];
+            float[][] b = new float[2][];
+            int[] ranks = {3, 16};
+            for (int i = 0; i < 2; i++) {
+                a[i] = random(SEED + 10 + i, ranks[i] * n);
+                b[i] = random(SEED + 20 + i, m * ranks[i]);
+                registry.add("a" + i, a[i], b[i], ranks[i], 0.5f + i);
+            }
+            int rows = 2;
+            try (Matrix x = ctx.matrix(rows, n, base.inputs(SEED, rows)); Matrix y = ctx.zeros(rows, m)) {
+                registry.apply(x, new int[] {0, 1}, y);  // warm-up
+                try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(x, y))) {
+                    int[][] mixes = {{1, 0}, {-1, 1}, {0, 0}};
+                    for (int[] mix : mixes) {
+                        float[] xs = base.inputs(SEED + mix[0] + 5, rows);
+                        x.copyFrom(xs);
+                        registry.stageRows(mix);
+                        batch.replay();
+                        float[] replayed = y.toArray();
+                        try (Matrix direct = registry.apply(x, mix)) {
+                            double err = Float64Reference.relativeFrobeniusError(replayed,
+                                    Float64Reference.toDouble(direct.toArray()));
+                            assertTrue(err <= 1e-6, backend + " " + Arrays.toString(mix) + ": " + err + " (seed " + SEED + ")");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aRegistryBatchReplaysOnTheCpu() {
+        registryBatchReplays(Backend.CPU);
+    }
+
+    @Test
+    void aRegistryBatchReplaysAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        registryBatchReplays(Backend.CUDA);
+    }
+
+    @Test
+    void nothingRunsWhileRecordingAndAClosedCaptureRefusesReplays() {
+        try (NoraContext ctx = NoraContext.create(Backend.CPU)) {
+            int[] runs = {0};
+            CapturedWork work = ctx.capture(() -> runs[0]++);
+            assertEquals(0, runs[0]);
+            work.replay();
+            work.replay();
+            assertEquals(2, runs[0]);
+            work.close();
+            assertThrows(IllegalStateException.class, work::replay);
+        }
+    }
+
+    /** A synchronisation inside a CUDA capture cannot be recorded: a typed error that says why. */
+    @Test
+    void aCudaCaptureThatSynchronisesIsRefused() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        try (NoraContext ctx = NoraContext.create(Backend.CUDA); Matrix x = ctx.zeros(4, 4)) {
+            NativeFailureException e = assertThrows(NativeFailureException.class, () -> ctx.capture(x::toArray));
+            assertTrue(e.getMessage().contains("capture"), e.getMessage());
+            assertEquals(16, x.toArray().length, "the context still works after a failed capture");
+        }
+    }
+}
