@@ -43,7 +43,9 @@ step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iteration
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-set-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite set --backend cuda
+step bench-serve-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite serve --backend cuda --warmup 5 --iterations 30
 step bench-train-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite train --backend cuda --iterations 100
+step peers python3 gpu/peers.py
 step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
 
 echo
@@ -56,4 +58,6 @@ grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" |
 grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
 tail -1 "$log/bench-set-cuda.txt" | sed 's/^/  set /'
 grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'
+grep -h -E "train step|4096 +base GEMM" "$log/peers.txt" | sed 's/^/  peers /'
+grep -h -E "^ *(256|4096) +32 " "$log/bench-serve-cuda.txt" | sed 's/^/  serve T, 32 adapters: /'
 for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done

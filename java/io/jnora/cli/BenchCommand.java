@@ -30,11 +30,23 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     LayerShapeOptions shape;
 
-    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init|set|train",
+    @Option(names = "--suite", defaultValue = "layer", paramLabel = "layer|init|set|train|serve",
             description = "layer: forward/backward against the base GEMM; init: AwSVD init time; set: a whole"
                     + " model's adapter set (AIRA ranks + init); train: one training step per layer shape against"
-                    + " the base GEMM (default: ${DEFAULT-VALUE}).")
+                    + " the base GEMM; serve: many adapters in one batch against one adapter and the base GEMM"
+                    + " (default: ${DEFAULT-VALUE}).")
     String suite;
+
+    @Option(names = "--serve-width", defaultValue = "4096", description = "--suite serve: n = m (default: ${DEFAULT-VALUE}).")
+    int serveWidth;
+
+    @Option(names = "--serve-rows", defaultValue = "1,16,256,4096", split = ",",
+            description = "--suite serve: batch sizes T (default: ${DEFAULT-VALUE}).")
+    int[] serveRows;
+
+    @Option(names = "--serve-adapters", defaultValue = "1,8,32,128", split = ",",
+            description = "--suite serve: distinct adapters per batch (default: ${DEFAULT-VALUE}).")
+    int[] serveAdapters;
 
     @Option(names = "--set-scale", defaultValue = "8",
             description = "--suite set: the LLaMA-7B shapes divided by this (default: ${DEFAULT-VALUE}).")
@@ -108,8 +120,22 @@ final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        if ("serve".equals(suite)) {
+            if (serveWidth < 1 || java.util.Arrays.stream(serveRows).anyMatch(t -> t < 1)
+                    || java.util.Arrays.stream(serveAdapters).anyMatch(a -> a < 1) || shape.innerRank < 1
+                    || shape.innerRank > serveWidth) {
+                throw new IllegalArgumentException("--suite serve: --serve-width, --serve-rows and --serve-adapters must"
+                        + " be ≥ 1 and --inner-rank within 1.." + serveWidth);
+            }
+            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+                ServeBenchmark.run(ctx, serveWidth, shape.innerRank, serveRows, serveAdapters, warmup, iterations,
+                        shape.seed, out, err);
+            }
+            out.flush();
+            return 0;
+        }
         if (!"layer".equals(suite)) {
-            throw new IllegalArgumentException("--suite must be layer, init, set or train, got '" + suite + "'");
+            throw new IllegalArgumentException("--suite must be layer, init, set, train or serve, got '" + suite + "'");
         }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
         try (NoraContext ctx = NoraContext.create(backendOption.backend);

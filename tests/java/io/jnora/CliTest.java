@@ -36,6 +36,17 @@ class CliTest {
     }
 
     @Test
+    void serveBenchPrintsARowPerBatchAndAdapterCount() {
+        CliRun r = CliRun.of("bench", "--suite", "serve", "--backend", "cpu", "--serve-width", "96", "--serve-rows",
+                "1,17", "--serve-adapters", "1,5", "--inner-rank", "4", "--warmup", "1", "--iterations", "2");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("grouped / single"), r.out());
+        long rows = r.out().lines().filter(l -> l.matches("\\s*(1|17)\\s+(1|5)\\s+.*")).count();
+        assertEquals(4, rows, r.out());
+        assertEquals(2, CliRun.of("bench", "--suite", "serve", "--serve-adapters", "0").status());
+    }
+
+    @Test
     void anUnknownCommandIsBadUsage() {
         assertEquals(2, CliRun.of("frobnicate").status());
     }
