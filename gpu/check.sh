@@ -41,6 +41,8 @@ step info "$JAVA" -jar "$carry/jnora.jar" info --backend cuda
 step demo "$JAVA" -jar "$carry/jnora.jar" demo --synthetic --backend cuda  # the model does not fit the carry
 step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iterations 200
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-cuda-T4096-tf32 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --tf32 --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-cuda-decode "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 1 --in 4096 --out 4096 --rank 256 --inner-rank 16 --iterations 200
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-set-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite set --backend cuda
 step bench-serve-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite serve --backend cuda --warmup 5 --iterations 30

@@ -17,6 +17,15 @@ public interface ComputeBackend extends AutoCloseable {
     /** The device or library doing the arithmetic, for {@code jnora info}. */
     String device();
 
+    /**
+     * Lets float32 GEMMs use TF32 tensor cores (10-bit mantissa products, float32 accumulation;
+     * SPEC §4 allows 3e-4 against the reference instead of 1e-4). Returns whether the backend has
+     * such a mode: the CPU does not, and computes in float32 whatever is asked.
+     */
+    default boolean allowTf32(boolean allowed) {
+        return false;
+    }
+
     FloatPointer allocate(long elements);
 
     void free(FloatPointer memory);

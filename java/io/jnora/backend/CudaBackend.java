@@ -6,6 +6,9 @@ import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_FILL_MODE_LOWER;
 import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
 import static org.bytedeco.cuda.global.cublas.cublasDsyrk_v2;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
+import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
@@ -109,6 +112,13 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public String device() {
         return device;
+    }
+
+    @Override
+    public boolean allowTf32(boolean allowed) {
+        cublasCheck(cublasSetMathMode(cublas, allowed ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                "cublasSetMathMode");
+        return true;
     }
 
     @Override

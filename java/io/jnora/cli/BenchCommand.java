@@ -73,8 +73,19 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--iterations", defaultValue = "50", description = "Timed rounds (default: ${DEFAULT-VALUE}).")
     int iterations;
 
+    @Option(names = "--tf32", description = "Let float32 GEMMs use TF32 tensor cores (CUDA; SPEC §4 allows 3e-4).")
+    boolean tf32;
+
     @Spec
     CommandSpec spec;
+
+    private NoraContext open() {
+        NoraContext ctx = NoraContext.create(backendOption.backend);
+        if (tf32 && !ctx.allowTf32(true)) {
+            spec.commandLine().getErr().println("jnora bench: --tf32 has no effect on " + ctx.selection().chosen());
+        }
+        return ctx;
+    }
 
     @Override
     public Integer call() {
@@ -84,7 +95,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if ("init".equals(suite)) {
-            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+            try (NoraContext ctx = open()) {
                 InitBenchmark.run(ctx, initSizes, initRanks, Math.min(iterations, 3), out, err);
             }
             out.flush();
@@ -94,7 +105,7 @@ final class BenchCommand implements Callable<Integer> {
             if (setScale < 1 || setBlocks < 1) {
                 throw new IllegalArgumentException("--set-scale and --set-blocks must be ≥ 1");
             }
-            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+            try (NoraContext ctx = open()) {
                 SetBenchmark.run(ctx, setScale, setBlocks, Math.min(shape.rank, 4096 / setScale), out, err);
             }
             out.flush();
@@ -113,7 +124,7 @@ final class BenchCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--train-shapes: '" + spec + "' is not MxN with M, N ≥ 1");
                 }
             }
-            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+            try (NoraContext ctx = open()) {
                 TrainBenchmark.run(ctx, shape.rows, shapes, shape.rank, shape.innerRank, shape.seed, warmup, iterations,
                         out, err);
             }
@@ -127,7 +138,7 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--suite serve: --serve-width, --serve-rows and --serve-adapters must"
                         + " be ≥ 1 and --inner-rank within 1.." + serveWidth);
             }
-            try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
+            try (NoraContext ctx = open()) {
                 ServeBenchmark.run(ctx, serveWidth, shape.innerRank, serveRows, serveAdapters, warmup, iterations,
                         shape.seed, out, err);
             }
@@ -138,7 +149,7 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--suite must be layer, init, set, train or serve, got '" + suite + "'");
         }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
-        try (NoraContext ctx = NoraContext.create(backendOption.backend);
+        try (NoraContext ctx = open();
                 NestedLinear linear = layer.build(ctx);
                 Matrix x = ctx.matrix(shape.rows, layer.n, layer.inputs(shape.seed + 1, shape.rows));
                 Matrix dy = ctx.matrix(shape.rows, layer.m, layer.upstream(shape.seed + 2, shape.rows));
@@ -179,12 +190,28 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
             }
+            // Bytes of an ideal (fused) pass: every operand read once, every output written once.
+            double f = Float.BYTES;
+            double factors = (double) layer.r * (layer.n + layer.m) + 2.0 * layer.r * layer.rIn;
+            double baseBytes = f * (t * layer.n + (double) layer.m * layer.n + t * layer.m);
+            double[] bytes = {
+                baseBytes,
+                baseBytes + f * layer.rIn * (layer.n + layer.m),
+                baseBytes + f * factors,
+                f * (2 * t * layer.n + (double) layer.m * layer.n + t * layer.m + factors + 2.0 * layer.r * layer.rIn),
+            };
+            boolean cuda = ctx.selection().chosen() == io.jnora.Backend.CUDA;
+            HardwareFloors floors = HardwareFloors.measure(ctx, cuda ? 8192 : 1024, cuda ? 1L << 30 : 256L << 20, 3);
             out.println("jnora bench: " + shape.describe() + " on " + ctx.selection());
-            Table table = new Table("operation", "median ms", "min ms", "max ms", "GFLOP/s", "× base");
+            out.println("floors: " + floors.describe());
+            Table table = new Table("operation", "median ms", "min ms", "max ms", "GFLOP/s", "× base", "floor ms",
+                    "× floor");
             double base = timings[0].median();
             for (int i = 0; i < ops.length; i++) {
                 double med = timings[i].median();
-                table.row(names[i], med, timings[i].min(), timings[i].max(), flop[i] / med / 1e6, med / base);
+                double floor = floors.floorMillis(flop[i], bytes[i]);
+                table.row(names[i], med, timings[i].min(), timings[i].max(), flop[i] / med / 1e6, med / base, floor,
+                        med / floor);
             }
             table.print(out);
         }

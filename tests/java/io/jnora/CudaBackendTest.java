@@ -2,6 +2,7 @@ package io.jnora;
 
 import static io.jnora.Tolerances.GPU_VS_CPU;
 import static io.jnora.Tolerances.assertClose;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -55,6 +56,29 @@ class CudaBackendTest {
             g.forward(xg, yg, association);
             h.forward(xh, yh, association);
             assertClose("Y " + association + " " + c, yg.toArray(), yh.toArray(), GPU_VS_CPU);
+        }
+    }
+
+    /** TF32 GEMMs (SPEC §4: 3e-4), forward and backward, on the largest case; then back to float32. */
+    @Test
+    void tf32StaysWithinItsTolerance() {
+        LayerCase c = LayerCase.of(256, 1024, 1024, 64, 16, 1f);
+        SyntheticLayer layer = c.layer();
+        float[] x = c.inputs(layer);
+        float[] dy = c.upstream(layer);
+        assertTrue(cuda.allowTf32(true));
+        try (NestedLinear g = layer.build(cuda); NestedLinear h = layer.build(cpu);
+                Matrix xg = cuda.matrix(c.rows(), c.in(), x); Matrix xh = cpu.matrix(c.rows(), c.in(), x);
+                Matrix dyg = cuda.matrix(c.rows(), c.out(), dy); Matrix dyh = cpu.matrix(c.rows(), c.out(), dy);
+                Matrix yg = cuda.filled(c.rows(), c.out(), Float.NaN); Matrix yh = cpu.zeros(c.rows(), c.out());
+                Gradients gg = g.backward(xg, dyg); Gradients gh = h.backward(xh, dyh)) {
+            g.forward(xg, yg, Association.EFFECTIVE);
+            h.forward(xh, yh, Association.EFFECTIVE);
+            assertClose("Y TF32 " + c, yg.toArray(), yh.toArray(), Tolerances.GPU_TF32_VS_CPU);
+            assertClose("dX TF32 " + c, gg.input().toArray(), gh.input().toArray(), Tolerances.GPU_TF32_VS_CPU);
+            assertClose("dA' TF32 " + c, gg.innerA().toArray(), gh.innerA().toArray(), Tolerances.GPU_TF32_VS_CPU);
+        } finally {
+            cuda.allowTf32(false);
         }
     }
 

@@ -15,6 +15,8 @@ final class Tolerances {
 
     /** SPEC §4: float32 GPU results against the CPU backend. */
     static final double GPU_VS_CPU = 1e-4;
+    /** SPEC §4: float32 on the GPU with TF32 tensor-core products allowed. */
+    static final double GPU_TF32_VS_CPU = 3e-4;
 
     private Tolerances() {}
 
