@@ -57,6 +57,8 @@ for s in "${status[@]}"; do printf '%-18s %s\n' "${s%%|*}" "${s#*|}"; done
 grep -h -E "tests (successful|failed|skipped)" "$log/java-tests.txt" | sed 's/^/  /'
 grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check: /'
 grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
+grep -h -E "base GEMM alone|forward, effective" "$log/bench-cuda-decode.txt" | sed 's/^/  T=1 /'
+grep -h -E "base GEMM alone|forward, effective" "$log/bench-cuda-T4096.txt" | sed 's/^/  T=4096 /'
 grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
 tail -1 "$log/bench-set-cuda.txt" | sed 's/^/  set /'
 grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'

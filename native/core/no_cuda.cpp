@@ -55,6 +55,13 @@ jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, in
     return JNORA_NOT_BUILT();
 }
 
+int jnora_decode_splits(int, int, int) {
+    return 1;
+}
+jnora_status_t jnora_decode_forward(jnora_handle_t, int, int, int, const float*, int, const float*, int, int, float,
+                                    const float*, int, const float*, int, int, float*, float*, int) {
+    return JNORA_NOT_BUILT();
+}
 int jnora_grouped_splits(int, int, int) {
     return 1;  // nothing to split without kernels
 }

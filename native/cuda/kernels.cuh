@@ -83,6 +83,8 @@ void activation_stats(int rows, int cols, const float* x, int ldx, double* sum_a
 void grouped_lowrank(int rows, int n, int m, const float* x, const int* row_adapter, int adapters,
                      const float* const* a_ptrs, const float* const* b_ptrs, const int* ranks,
                      const float* scales, float* y);
+void decode_forward(int rows, int m, int n, const float* x, int ldx, const float* w, int ldw, int k, float scale,
+                    const float* a, int lda, const float* b, int ldb, float* y, int ldy);
 // One tensor's AdamW update in place (host memory), element by element in the kernels' order.
 void adamw(long long n, float* p, const float* g, float* m, float* v, const AdamWScalars& scalars);
 double sum_of_squares(int count, const float* const* tensors, const long long* sizes);

@@ -137,6 +137,23 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, cons
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy);
 
+/* Decode-sized forward on cached effective factors (SPEC §2.5), rows <= JNORA_DECODE_MAX_ROWS:
+ *     Y[t, j] = X[t, :] W[j, :]^T + scale * (X[t, :] A^T) B[j, :]^T
+ * X (rows x n, ldx), W (m x n, ldw), A (k x n, lda), B (m x k, ldb), Y (rows x m, ldy) is written
+ * whole (never read). Two launches: a split-K shrink of X A^T into `splits` partial planes of z, then
+ * one GEMV that streams W and adds the low-rank term as k extra reduction columns: no pass over Y
+ * besides its one write. z: device scratch of splits * rows * max(k, 1) floats (contents need no
+ * setup); splits from jnora_decode_splits (or any 1 <= splits <= n). k = 0 computes X W^T alone.
+ * No allocation, no synchronisation: graph-capturable. */
+#define JNORA_DECODE_MAX_ROWS 16
+#define JNORA_DECODE_MAX_RANK 512
+
+int jnora_decode_splits(int rows, int n, int k);
+
+jnora_status_t jnora_decode_forward(jnora_handle_t handle, int rows, int m, int n, const float* x, int ldx,
+                                    const float* w, int ldw, int k, float scale, const float* a, int lda,
+                                    const float* b, int ldb, int splits, float* z, float* y, int ldy);
+
 /* Widening copy: out[i] = (double) x[i] for rows x cols of X (ldx) into a dense rows x cols array.
  * It feeds the covariance of the statistics to a float64 SYRK, so that XᵀX is summed in double
  * (SPEC §2.1) as on the CPU. */

@@ -520,6 +520,39 @@ void check_grouped(int rows, int n, int m, int splits) {
     jnora_destroy(h);
 }
 
+// Decode forward (T <= 16): W, A, B with padded leading dimensions, Y and Z poisoned, every TT
+// instantiation (rows 1..16), k = 0 (no adapter), odd n and m, splits forced and chosen.
+void check_decode(int rows, int m, int n, int k, int splits) {
+    jnora_handle_t h;
+    jnora_create(&h);
+    if (splits == 0) splits = jnora_decode_splits(rows, n, k);
+    const int ldx = n + 3, ldw = n + 5, lda = n + 1, ldb = k + 2, ldy = m + 7;
+    auto x = random_matrix(rows, ldx), w = random_matrix(m, ldw), a = random_matrix(std::max(k, 1), lda);
+    auto b = random_matrix(m, ldb);
+    std::vector<float> want(size_t(rows) * ldy, NAN);
+    const float scale = 0.75f;
+    jnora::reference::decode_forward(rows, m, n, x.data(), ldx, w.data(), ldw, k, scale, a.data(), lda, b.data(), ldb,
+                                     want.data(), ldy);
+    float *dx = to_device(x), *dw = to_device(w), *da = to_device(a), *db = to_device(b);
+    float *dy = to_device(std::vector<float>(size_t(rows) * ldy, NAN));
+    float *dz = to_device(std::vector<float>(size_t(splits) * rows * std::max(k, 1), NAN));
+    jnora_status_t st = jnora_decode_forward(h, rows, m, n, dx, ldx, dw, ldw, k, scale, da, lda, db, ldb, splits, dz,
+                                             dy, ldy);
+    cudaDeviceSynchronize();
+    auto got = to_host(dy, want.size());
+    std::vector<float> g, wnt;  // the written columns only: padding stays NaN in both
+    for (int t = 0; t < rows; ++t)
+        for (int j = 0; j < m; ++j) {
+            g.push_back(got[size_t(t) * ldy + j]);
+            wnt.push_back(want[size_t(t) * ldy + j]);
+        }
+    char name[128];
+    std::snprintf(name, sizeof name, "decode forward T=%d m=%d n=%d k=%d splits=%d", rows, m, n, k, splits);
+    expect_close(name, g, wnt, st);
+    cudaFree(dx); cudaFree(dw); cudaFree(da); cudaFree(db); cudaFree(dy); cudaFree(dz);
+    jnora_destroy(h);
+}
+
 int main() {
     int devices = 0;
     if (jnora_cuda_device_count(&devices) != JNORA_STATUS_SUCCESS) {
@@ -548,6 +581,12 @@ int main() {
         for (int splits : {1, 0, 3, 7}) check_grouped(g[0], g[1], g[2], splits);
     check_grouped(1, 4096, 512, 0);  // the decode shape split-K is for (32 slices)
     check_grouped(2, 9, 64, 4);       // slices of 3: the last one starts at n and writes zeros
+    for (int rows : {1, 2, 3, 4, 5, 8, 9, 16})
+        for (int k : {0, 1, 16, 33}) check_decode(rows, 97, 1031, k, 0);
+    check_decode(1, 4096, 4096, 16, 0);  // NoRA's shape at T = 1
+    check_decode(16, 300, 513, 64, 7);   // n one past a chunk; forced splits
+    check_decode(3, 1, 2, 2, 2);         // one output, n = 2 split in two
+    check_decode(4, 40, 50, 512, 1);     // the largest rank the staging holds
     std::vector<long long> many;
     for (int t = 0; t < 300; ++t) many.push_back(33 + (t * 97) % 2000);
     const std::vector<std::vector<long long>> lists = {

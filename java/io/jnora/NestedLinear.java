@@ -138,6 +138,9 @@ public final class NestedLinear implements AutoCloseable {
         Checks.requireShape(op, "Y", y, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
         requireMask(op, x, mask);
         Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
+        if (fusedDecode(x, y, chosen, mask)) {
+            return;
+        }
 
         backend.gemm(false, true, t, m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
         if (isMerged()) {
@@ -158,6 +161,23 @@ public final class NestedLinear implements AutoCloseable {
             }
         }
         y.markModified();
+    }
+
+    /**
+     * The decode-sized forward in one fused pass where the backend has one (CUDA, T ≤ 16, no mask): the
+     * base GEMV and the adapter term in two launches. Returns false when the generic path must run.
+     */
+    private boolean fusedDecode(Matrix x, Matrix y, Association chosen, DropoutMask mask) {
+        if (mask != null || isMerged() || chosen != Association.EFFECTIVE) {
+            return false;
+        }
+        refreshEffectiveFactors();
+        if (!backend.fusedDecodeForward(x.rows(), m, n, x.pointer(), baseWeight.pointer(), rIn, scale,
+                effectiveA.pointer(), effectiveB.pointer(), y.pointer())) {
+            return false;
+        }
+        y.markModified();
+        return true;
     }
 
     /** X itself, or X ⊙ M in the workspace when a mask is given. */

@@ -102,6 +102,20 @@ public interface ComputeBackend extends AutoCloseable {
      */
     CapturedWork capture(Runnable work);
 
+    /**
+     * The decode-sized forward on effective factors in one fused pass, when this backend has one for
+     * the shape: Y = X Wᵀ + s·(X Aᵀ) Bᵀ with X rows×n, W m×n, A k×n, B m×k, Y rows×m written whole.
+     * Returns false (and does nothing) when it has not; the caller then runs the GEMMs. On CUDA: rows ≤
+     * 16 and k ≤ 512, a split-K shrink and a GEMV with the low-rank term fused into its reduction.
+     */
+    default boolean fusedDecodeForward(int rows, int m, int n, FloatPointer x, FloatPointer w, int k, float scale,
+            FloatPointer a, FloatPointer b, FloatPointer y) {
+        return false;
+    }
+
+    /** Turns {@link #fusedDecodeForward} on or off (on by default where it exists), for benchmarks. */
+    default void useFusedDecode(boolean enabled) {}
+
     /** A row index of {@code capacity} rows for {@link #groupedLowRank}. */
     RowIndex createRowIndex(int capacity);
 

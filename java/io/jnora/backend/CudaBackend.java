@@ -60,6 +60,8 @@ public final class CudaBackend implements ComputeBackend {
     private long statsWorkspaceBytes;
     private final DeviceScratch gramScratch = new DeviceScratch("XᵀX in float64");
     private final DeviceScratch widenScratch = new DeviceScratch("a batch widened to float64");
+    private final DeviceScratch decodeScratch = new DeviceScratch("split-K partial sums of the decode forward");
+    private boolean fusedDecode = true;
     // Training (adamw.cu): the multi-tensor workspace (the device table of pointers and sizes plus
     // the sum's partials), grown to the longest list seen, and the sum of squares' device result.
     private Pointer multiTensorWorkspace;
@@ -395,6 +397,25 @@ public final class CudaBackend implements ComputeBackend {
         return new CudaAdapterTable(this, capacity);
     }
 
+    /** jnora_decode_forward: two launches for T ≤ 16, no pass over Y besides its write. */
+    @Override
+    public boolean fusedDecodeForward(int rows, int m, int n, FloatPointer x, FloatPointer w, int k, float scale,
+            FloatPointer a, FloatPointer b, FloatPointer y) {
+        if (!fusedDecode || rows < 1 || rows > JnoraNative.JNORA_DECODE_MAX_ROWS || k > JnoraNative.JNORA_DECODE_MAX_RANK) {
+            return false;
+        }
+        int splits = JnoraNative.jnora_decode_splits(rows, n, k);
+        FloatPointer z = new FloatPointer(decodeScratch.ensure((long) splits * rows * Math.max(k, 1) * Float.BYTES));
+        NativeLibrary.check(JnoraNative.jnora_decode_forward(kernels, rows, m, n, x.position(0), n, w.position(0), n, k,
+                scale, a.position(0), n, b.position(0), k, splits, z, y.position(0), m), "jnora_decode_forward");
+        return true;
+    }
+
+    @Override
+    public void useFusedDecode(boolean enabled) {
+        fusedDecode = enabled;
+    }
+
     @Override
     public CapturedWork capture(Runnable work) {
         return new CudaGraphCapture(this, work);
@@ -578,6 +599,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         gramScratch.free();
         widenScratch.free();
+        decodeScratch.free();
         if (multiTensorWorkspace != null) {
             cudaFree(multiTensorWorkspace);
         }

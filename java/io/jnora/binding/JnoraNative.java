@@ -99,6 +99,15 @@ public final class JnoraNative {
     public static native int jnora_widen_to_double(jnora_context handle, int rows, int cols, @Const FloatPointer x,
             int ldx, DoublePointer out);
 
+    public static final int JNORA_DECODE_MAX_ROWS = 16;
+    public static final int JNORA_DECODE_MAX_RANK = 512;
+
+    public static native int jnora_decode_splits(int rows, int n, int k);
+
+    public static native int jnora_decode_forward(jnora_context handle, int rows, int m, int n, @Const FloatPointer x,
+            int ldx, @Const FloatPointer w, int ldw, int k, float scale, @Const FloatPointer a, int lda,
+            @Const FloatPointer b, int ldb, int splits, FloatPointer z, FloatPointer y, int ldy);
+
     public static native int jnora_grouped_splits(int rows, int n, int maxRank);
 
     public static native int jnora_grouped_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x, int ldx,

@@ -155,17 +155,25 @@ final class BenchCommand implements Callable<Integer> {
                 Matrix dy = ctx.matrix(shape.rows, layer.m, layer.upstream(shape.seed + 2, shape.rows));
                 Matrix y = ctx.zeros(shape.rows, layer.m);
                 Gradients grads = linear.backward(x, dy)) {
+            var backend = ctx.computeBackend();
             Runnable[] ops = {
                 () -> linear.forwardBase(x, y),
                 () -> linear.forward(x, y, Association.EFFECTIVE),
+                () -> {
+                    backend.useFusedDecode(false);  // the GEMMs alone, for comparison where a fused path exists
+                    linear.forward(x, y, Association.EFFECTIVE);
+                    backend.useFusedDecode(true);
+                },
                 () -> linear.forward(x, y, Association.OUTER_FIRST),
                 () -> linear.backward(x, dy, grads),
             };
-            String[] names = {"base GEMM alone", "forward, effective (cached)", "forward, outer-first", "backward"};
+            String[] names = {"base GEMM alone", "forward, effective (cached)", "forward, effective, unfused",
+                "forward, outer-first", "backward"};
             double t = shape.rows;
             double baseFlop = 2 * t * layer.n * layer.m;
             double[] flop = {
                 baseFlop,
+                baseFlop + 2 * t * layer.rIn * (layer.n + layer.m),
                 baseFlop + 2 * t * layer.rIn * (layer.n + layer.m),
                 baseFlop + 2 * t * layer.r * (layer.n + layer.m) + 4 * t * layer.r * layer.rIn,
                 baseFlop + 2 * t * layer.r * (2 * layer.n + layer.m) + 8 * t * layer.r * layer.rIn,
@@ -196,6 +204,7 @@ final class BenchCommand implements Callable<Integer> {
             double baseBytes = f * (t * layer.n + (double) layer.m * layer.n + t * layer.m);
             double[] bytes = {
                 baseBytes,
+                baseBytes + f * layer.rIn * (layer.n + layer.m),
                 baseBytes + f * layer.rIn * (layer.n + layer.m),
                 baseBytes + f * factors,
                 f * (2 * t * layer.n + (double) layer.m * layer.n + t * layer.m + factors + 2.0 * layer.r * layer.rIn),

@@ -59,6 +59,35 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * The fused decode forward (T ≤ 16: split-K shrink + GEMV with the adapter in its reduction)
+     * against the CPU and against the unfused GEMMs, Y poisoned, every row-count instantiation.
+     */
+    @ParameterizedTest(name = "T={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4, 7, 8, 9, 16})
+    void theFusedDecodeForwardMatches(int rows) {
+        for (LayerCase c : new LayerCase[] {LayerCase.of(rows, 1031, 97, 40, 16, 0.5f),
+                LayerCase.of(rows, 4096, 4096, 256, 16, 1f)}) {
+            SyntheticLayer layer = c.layer();
+            float[] x = c.inputs(layer);
+            try (NestedLinear g = layer.build(cuda); NestedLinear h = layer.build(cpu);
+                    Matrix xg = cuda.matrix(c.rows(), c.in(), x); Matrix xh = cpu.matrix(c.rows(), c.in(), x);
+                    Matrix fused = cuda.filled(c.rows(), c.out(), Float.NaN);
+                    Matrix unfused = cuda.filled(c.rows(), c.out(), Float.NaN); Matrix yh = cpu.zeros(c.rows(), c.out())) {
+                g.forward(xg, fused, Association.EFFECTIVE);
+                cuda.computeBackend().useFusedDecode(false);
+                try {
+                    g.forward(xg, unfused, Association.EFFECTIVE);
+                } finally {
+                    cuda.computeBackend().useFusedDecode(true);
+                }
+                h.forward(xh, yh, Association.EFFECTIVE);
+                assertClose("Y fused decode " + c, fused.toArray(), yh.toArray(), GPU_VS_CPU);
+                assertClose("Y fused vs unfused " + c, fused.toArray(), unfused.toArray(), GPU_VS_CPU);
+            }
+        }
+    }
+
     /** TF32 GEMMs (SPEC §4: 3e-4), forward and backward, on the largest case; then back to float32. */
     @Test
     void tf32StaysWithinItsTolerance() {
