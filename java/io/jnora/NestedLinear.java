@@ -328,11 +328,22 @@ public final class NestedLinear implements AutoCloseable {
         backend.weightGrad(t, rIn, r, w.dz2, w.z1, out.innerA().pointer());              // dA' = dZ2ᵀ Z1
         if (dx != null) {
             backend.gemm(false, false, t, n, m, 1f, dy.pointer(), baseWeight.pointer(), 0f, dx.pointer());
+            // The adapter's part of dX is dZ1 A = dZ2 (A' A): rank r_in through the effective factor
+            // instead of rank r through A, once T (r − r_in) n outweighs refreshing A' A (free when
+            // the forward already did, as it does on effective factors).
+            boolean effective = (long) t * (r - rIn) * n
+                    > (effectiveFactorsFresh() ? 0L : (long) r * rIn * ((long) n + m));
+            if (effective) {
+                refreshEffectiveFactors();
+            }
+            int k = effective ? rIn : r;
+            FloatPointer dz = effective ? w.dz2 : w.dz1;
+            FloatPointer factor = effective ? effectiveA.pointer() : outerA.pointer();
             if (mask == null) {
-                backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 1f, dx.pointer()); // dX += dZ1 A
+                backend.expand(t, n, k, 1f, dz, factor, true, 1f, dx.pointer());  // dX += dZ1 A
             } else {
                 // (dZ1 A) into the masked-input scratch (X ⊙ M is no longer needed), then dX += it ⊙ M.
-                backend.expand(t, n, r, 1f, w.dz1, outerA.pointer(), true, 0f, w.masked);
+                backend.expand(t, n, k, 1f, dz, factor, true, 0f, w.masked);
                 backend.multiplyAdd(dx.size(), 1f, w.masked, mask.values().pointer(), 1f, dx.pointer());
             }
             dx.markModified();

@@ -176,7 +176,7 @@ final class BenchCommand implements Callable<Integer> {
                 baseFlop + 2 * t * layer.rIn * (layer.n + layer.m),
                 baseFlop + 2 * t * layer.rIn * (layer.n + layer.m),
                 baseFlop + 2 * t * layer.r * (layer.n + layer.m) + 4 * t * layer.r * layer.rIn,
-                baseFlop + 2 * t * layer.r * (2 * layer.n + layer.m) + 8 * t * layer.r * layer.rIn,
+                baseFlop + 2 * t * layer.r * (layer.n + layer.m) + 2 * t * layer.rIn * layer.n + 8 * t * layer.r * layer.rIn,
             };
             Timing[] timings = new Timing[ops.length];
             for (int i = 0; i < ops.length; i++) {
