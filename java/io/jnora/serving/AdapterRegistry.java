@@ -27,7 +27,9 @@ import java.util.Map;
  * add or remove adapters concurrently; each batch runs whole on the context's one stream, and a
  * change of the registry is seen by the batches that start after it (never half-way through one).
  * Threads that share the registry should hand it host rows ({@link #apply(float[], int, int[])}):
- * the context's stream is then used by the registry alone.
+ * the context's stream is then used by the registry alone. The staged pair {@link #stageRows} /
+ * {@link #applyStaged} (for CUDA graphs) keeps the staged rows between calls, so it belongs to one
+ * thread: two threads interleaving it would apply each other's rows.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private final NoraContext context;
