@@ -42,6 +42,17 @@ public final class NoraContext implements AutoCloseable {
         return new NoraContext(BackendSelector.start(requested));
     }
 
+    /**
+     * A CUDA context on the caller's stream ({@code cudaStream_t} as an address, e.g. PyTorch's
+     * {@code torch.cuda.current_stream().cuda_stream}; 0 is the legacy default stream): every kernel,
+     * GEMM and copy is ordered with the caller's own work on that stream, and {@link #synchronize()}
+     * waits for all of it. The caller keeps the stream alive until the context is closed; closing
+     * does not destroy it. {@link BackendUnavailableException} where CUDA cannot run.
+     */
+    public static NoraContext createOnCudaStream(long stream) {
+        return new NoraContext(BackendSelector.startOnCudaStream(stream));
+    }
+
     /** A context on {@link Backend#AUTO}. */
     public static NoraContext create() {
         return create(Backend.AUTO);

@@ -11,6 +11,18 @@ public final class BackendSelector {
 
     private BackendSelector() {}
 
+    /** CUDA on the caller's stream (an address; 0 = the legacy default stream). */
+    public static Started startOnCudaStream(long stream) {
+        CudaProbe.Result probe = CudaProbe.probe();
+        if (!probe.available()) {
+            throw new BackendUnavailableException("backend cuda on the caller's stream requested but unavailable: "
+                    + probe.reason());
+        }
+        CudaBackend cuda = new CudaBackend(probe.device(), stream);
+        return new Started(cuda, new BackendSelection(Backend.CUDA, Backend.CUDA,
+                "requested, on the caller's stream 0x" + Long.toHexString(stream), probe.device()));
+    }
+
     public static Started start(Backend requested) {
         switch (requested) {
             case CPU: {

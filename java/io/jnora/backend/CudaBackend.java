@@ -45,7 +45,8 @@ import org.bytedeco.javacpp.SizeTPointer;
  */
 public final class CudaBackend implements ComputeBackend {
     private final String device;
-    private final CUstream_st stream = new CUstream_st();
+    private final CUstream_st stream;
+    private final boolean ownsStream;
     private final cublasContext cublas = new cublasContext();
     private final JnoraNative.jnora_context kernels = new JnoraNative.jnora_context();
     private final FloatPointer alphaHost = new FloatPointer(1);
@@ -72,8 +73,27 @@ public final class CudaBackend implements ComputeBackend {
 
     /** Only after {@link CudaProbe#probe()} said CUDA is available: this touches the presets. */
     public CudaBackend(String device) {
+        this(device, null);
+    }
+
+    /**
+     * The same on the caller's stream ({@code cudaStream_t} as an address; 0 is the legacy default
+     * stream), which this backend uses but never destroys; {@code null} makes a stream of its own.
+     */
+    public CudaBackend(String device, Long callerStream) {
         this.device = device;
-        cuda(cudaStreamCreate(stream), "cudaStreamCreate");
+        ownsStream = callerStream == null;
+        if (ownsStream) {
+            stream = new CUstream_st();
+            cuda(cudaStreamCreate(stream), "cudaStreamCreate");
+        } else {
+            long address = callerStream;
+            stream = new CUstream_st(new Pointer() {
+                {
+                    this.address = address;  // Pointer's field is protected: set through a subclass
+                }
+            });
+        }
         try {
             cublasCheck(cublasCreate_v2(cublas), "cublasCreate");
             cublasCheck(cublasSetStream_v2(cublas, stream), "cublasSetStream");
@@ -87,7 +107,9 @@ public final class CudaBackend implements ComputeBackend {
             if (!cublas.isNull()) {
                 cublasDestroy_v2(cublas);
             }
-            cudaStreamDestroy(stream);
+            if (ownsStream) {
+                cudaStreamDestroy(stream);
+            }
             alphaHost.close();
             betaHost.close();
             throw e;
@@ -608,7 +630,9 @@ public final class CudaBackend implements ComputeBackend {
         }
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
-        cudaStreamDestroy(stream);
+        if (ownsStream) {
+            cudaStreamDestroy(stream);
+        }
         alphaHost.close();
         betaHost.close();
     }
