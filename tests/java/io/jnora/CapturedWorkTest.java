@@ -2,7 +2,6 @@ package io.jnora;
 
 import static io.jnora.Tolerances.FLOAT32_VS_FLOAT64;
 import static io.jnora.Tolerances.assertClose;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -51,7 +50,9 @@ class CapturedWorkTest {
                     float[] replayedDx = g.input().toArray();
                     step.run();  // the direct call on the same inputs
                     ctx.synchronize();
-                    assertArrayEquals(g.input().toArray(), replayedDx, backend + " replay " + round + " dX");
+                    // cuBLAS may pick another algorithm inside a capture: equal to float rounding, not bitwise.
+                    assertClose(backend + " replay " + round + " dX", replayedDx,
+                            Float64Reference.toDouble(g.input().toArray()), 1e-6);
                 }
             }
         }
