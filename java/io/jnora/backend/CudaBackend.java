@@ -223,9 +223,24 @@ public final class CudaBackend implements ComputeBackend {
                 n, m, k, alphaHost, b, ldb, a, lda, betaHost, c, n), "cublasSgemm");
     }
 
+    /**
+     * Above this many multiply-adds a low-rank GEMM goes to cuBLAS (tensor-core paths, TF32 when
+     * allowed, tuned tiles); below it our kernels, whose single small launch wins on latency. 2^22 is
+     * T = 16 at r = 64 and n = 4096: the decode-to-prefill boundary of the shapes that matter.
+     */
+    private static final long CUBLAS_MIN_MACS = 1L << 22;
+
+    private static boolean large(long rows, long cols, long k) {
+        return rows * cols * k >= CUBLAS_MIN_MACS;
+    }
+
     @Override
     public void shrink(int rows, int cols, int k, float alpha, FloatPointer x, FloatPointer f,
             boolean fStoredTransposed, FloatPointer z) {
+        if (large(rows, cols, k)) {  // Z = α X Fᵀ, F stored cols×k (or k×cols: then Z = α X F)
+            gemm(false, !fStoredTransposed, rows, cols, k, alpha, x, f, 0f, z);
+            return;
+        }
         NativeLibrary.check(JnoraNative.jnora_shrink(kernels, rows, cols, k, alpha, x, Math.max(1, k), f,
                 fStoredTransposed ? 1 : k, fStoredTransposed ? cols : 1, z, cols), "jnora_shrink");
     }
@@ -233,6 +248,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void expand(int rows, int cols, int k, float alpha, FloatPointer z, FloatPointer g,
             boolean gStoredTransposed, float beta, FloatPointer y) {
+        if (large(rows, cols, k)) {  // Y = α Z Gᵀ + β Y, G stored cols×k (or k×cols)
+            gemm(false, !gStoredTransposed, rows, cols, k, alpha, z, g, beta, y);
+            return;
+        }
         NativeLibrary.check(JnoraNative.jnora_expand(kernels, rows, cols, k, alpha, z, Math.max(1, k), g,
                 gStoredTransposed ? 1 : k, gStoredTransposed ? cols : 1, beta, y, cols), "jnora_expand");
     }
@@ -240,6 +259,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void weightGrad(int rows, int pCols, int qCols, FloatPointer p, FloatPointer q,
             FloatPointer g) {
+        if (large(rows, pCols, qCols)) {  // G = Pᵀ Q
+            gemm(true, false, pCols, qCols, rows, 1f, p, q, 0f, g);
+            return;
+        }
         NativeLibrary.check(JnoraNative.jnora_weight_grad(kernels, rows, pCols, qCols, p, pCols, q, qCols, g, qCols),
                 "jnora_weight_grad");
     }
