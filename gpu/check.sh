@@ -28,6 +28,10 @@ export LD_LIBRARY_PATH
 
 step cmake-build bash -c "cmake -S . -B /tmp/jnora-native -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build /tmp/jnora-native --parallel"
 step kernel-check /tmp/jnora-native/jnora_kernel_check
+# Shared-memory races, which neither the kernel check's results nor the CPU emulation
+# (tests/native/emulate/run.sh runs threads one at a time) can show; bounded, as it is slow.
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+step kernel-racecheck timeout 120 "$sanitizer" --tool racecheck --error-exitcode 1 /tmp/jnora-native/jnora_kernel_check
 
 if command -v java >/dev/null; then JAVA=java; else
     tar -C /tmp -xzf "$carry/jre.tar.gz" && JAVA=/tmp/jre/bin/java
