@@ -9,9 +9,13 @@
 #define JNORA_CUDA_CHECK(call)                                                                \
     do {                                                                                      \
         cudaError_t jnora_err_ = (call);                                                      \
-        if (jnora_err_ != cudaSuccess)                                                        \
+        if (jnora_err_ != cudaSuccess) {                                                      \
+            /* A failed runtime call is also the runtime's "last error": clear it, or the next */ \
+            /* JNORA_LAUNCH_CHECK (cudaGetLastError) would blame an unrelated launch for it. */  \
+            cudaGetLastError();                                                               \
             return JNORA_FAIL(JNORA_STATUS_CUDA_ERROR, "%s failed: %s (%s)", #call,           \
                               cudaGetErrorName(jnora_err_), cudaGetErrorString(jnora_err_));  \
+        }                                                                                     \
     } while (0)
 
 // After every launch: a bad configuration shows here, not at the next unrelated call.

@@ -465,10 +465,13 @@ void check_wrappers_with_padding() {
     jnora_destroy(h);
 }
 
-// Grouped (per-row) adapters: mixed ranks 1..33, rows with none, Z poisoned; Y against the reference.
-// splits = 0 takes the library's choice (jnora_grouped_splits); others force a split-K count, also
-// ones that leave empty slices past n.
-void check_grouped(int rows, int n, int m, int splits) {
+// Grouped (per-row) adapters: mixed ranks 1..33, rows with none (-1) and rows whose index is past
+// the table (skipped like -1, as the header says), Z poisoned; Y against the reference, and rows
+// without an adapter bit-identical to their input. splits = 0 takes the library's choice
+// (jnora_grouped_splits); others force a split-K count, also ones that leave empty slices past n.
+// pad > 0 pads X, Z and Y by that many columns: X's padding is NaN (reading it fails the check) and
+// Y's a sentinel that must survive.
+void check_grouped(int rows, int n, int m, int splits, int pad = 0) {
     if (splits == 0) splits = jnora_grouped_splits(rows, n, 33);
     jnora_handle_t h;
     jnora_create(&h);
@@ -485,15 +488,21 @@ void check_grouped(int rows, int n, int m, int splits) {
         db[i] = to_device(b[i]);
         max_rank = std::max(max_rank, ranks_host[i]);
     }
+    const int ldx = n + pad, ldz = max_rank + pad, ldy = m + pad;
     std::vector<int> which(rows);
-    for (int t = 0; t < rows; ++t) which[t] = int(rng() % (adapters + 1)) - 1;  // -1 .. adapters-1
+    for (int t = 0; t < rows; ++t) which[t] = int(rng() % (adapters + 2)) - 1;  // -1 .. adapters (past the table)
     auto x = random_matrix(rows, n), y = random_matrix(rows, m);
     std::vector<float> want = y;
     std::vector<const float*> ha(da.begin(), da.end()), hb(db.begin(), db.end());
     jnora::reference::grouped_lowrank(rows, n, m, x.data(), which.data(), adapters, ha.data(), hb.data(), ranks_host,
                                       scales.data(), want.data());
-    float *dx = to_device(x), *dy = to_device(y);
-    float *dz = to_device(std::vector<float>(size_t(splits) * rows * max_rank, NAN));
+    std::vector<float> xp(size_t(rows) * ldx, NAN), yp(size_t(rows) * ldy, -7.0f);
+    for (int t = 0; t < rows; ++t) {
+        std::copy_n(x.begin() + size_t(t) * n, n, xp.begin() + size_t(t) * ldx);
+        std::copy_n(y.begin() + size_t(t) * m, m, yp.begin() + size_t(t) * ldy);
+    }
+    float *dx = to_device(xp), *dy = to_device(yp);
+    float *dz = to_device(std::vector<float>(size_t(splits) * rows * ldz, NAN));
     float *dscales = to_device(scales);
     int *dwhich = nullptr, *dranks = nullptr;
     const float **dpa = nullptr, **dpb = nullptr;
@@ -505,15 +514,26 @@ void check_grouped(int rows, int n, int m, int splits) {
     cudaMemcpy(dranks, ranks_host, sizeof(int) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpa, ha.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpb, hb.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
-    jnora_status_t st = jnora_grouped_shrink(h, rows, n, dx, n, dwhich, adapters, dpa, dranks, max_rank, splits, dz,
-                                             max_rank);
+    jnora_status_t st = jnora_grouped_shrink(h, rows, n, dx, ldx, dwhich, adapters, dpa, dranks, max_rank, splits, dz,
+                                             ldz);
     if (st == JNORA_STATUS_SUCCESS)
-        st = jnora_grouped_expand(h, rows, m, dz, max_rank, splits, dwhich, adapters, dpb, dranks, dscales, dy, m);
-    cudaDeviceSynchronize();
+        st = jnora_grouped_expand(h, rows, m, dz, ldz, splits, dwhich, adapters, dpb, dranks, dscales, dy, ldy);
+    if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+    auto got_padded = to_host(dy, yp.size());
+    std::vector<float> got(y.size());
+    bool untouched = true;
+    for (int t = 0; t < rows; ++t) {
+        std::copy_n(got_padded.begin() + size_t(t) * ldy, m, got.begin() + size_t(t) * m);
+        for (int j = m; j < ldy; ++j) untouched = untouched && got_padded[size_t(t) * ldy + j] == -7.0f;
+        if (which[t] < 0 || which[t] >= adapters)
+            untouched = untouched && std::memcmp(&got[size_t(t) * m], &y[size_t(t) * m], sizeof(float) * m) == 0;
+    }
     char name[128];
-    std::snprintf(name, sizeof name, "grouped shrink+expand T=%d n=%d m=%d ranks 1..33 splits=%d", rows, n,
-                  m, splits);
-    expect_close(name, to_host(dy, y.size()), want, st);
+    std::snprintf(name, sizeof name, "grouped shrink+expand T=%d n=%d m=%d ranks 1..33 splits=%d pad=%d", rows, n,
+                  m, splits, pad);
+    expect_close(name, got, want, st);
+    std::printf("%-60s %s\n", "  rows without an adapter and Y's padding untouched", untouched ? "ok  " : "FAIL");
+    (untouched ? passed : failed)++;
     for (int i = 0; i < adapters; ++i) { cudaFree(da[i]); cudaFree(db[i]); }
     cudaFree(dx); cudaFree(dy); cudaFree(dz); cudaFree(dscales); cudaFree(dwhich); cudaFree(dranks);
     cudaFree(dpa); cudaFree(dpb);
@@ -581,6 +601,8 @@ int main() {
         for (int splits : {1, 0, 3, 7}) check_grouped(g[0], g[1], g[2], splits);
     check_grouped(1, 4096, 512, 0);  // the decode shape split-K is for (32 slices)
     check_grouped(2, 9, 64, 4);       // slices of 3: the last one starts at n and writes zeros
+    check_grouped(19, 130, 45, 3, 5);  // padded X, Z and Y
+    check_grouped(3, 1031, 40, 0, 1);
     for (int rows : {1, 2, 3, 4, 5, 8, 9, 16})
         for (int k : {0, 1, 16, 33}) check_decode(rows, 97, 1031, k, 0);
     check_decode(1, 4096, 4096, 16, 0);  // NoRA's shape at T = 1
