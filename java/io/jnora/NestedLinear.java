@@ -154,7 +154,7 @@ public final class NestedLinear implements AutoCloseable {
                         workspace.z2, workspace.z3);
                 backend.expand(t, m, r, 1f, workspace.z3, outerB.pointer(), false, 1f, y.pointer());
             } else {
-                refreshEffectiveFactors();
+                useEffectiveFactors();
                 workspace.ensure(t, r, rIn);
                 backend.shrink(t, rIn, n, 1f, adapterInput, effectiveA.pointer(), false, workspace.z2);
                 backend.expand(t, m, rIn, scale, workspace.z2, effectiveB.pointer(), false, 1f, y.pointer());
@@ -171,7 +171,7 @@ public final class NestedLinear implements AutoCloseable {
         if (mask != null || isMerged() || chosen != Association.EFFECTIVE) {
             return false;
         }
-        refreshEffectiveFactors();
+        useEffectiveFactors();
         if (!backend.fusedDecodeForward(x.rows(), m, n, x.pointer(), baseWeight.pointer(), rIn, scale,
                 effectiveA.pointer(), effectiveB.pointer(), y.pointer())) {
             return false;
@@ -212,7 +212,7 @@ public final class NestedLinear implements AutoCloseable {
         if (isMerged()) {
             throw new IllegalStateException("NestedLinear.merge: already merged");
         }
-        refreshEffectiveFactors();
+        useEffectiveFactors();
         mergedA = context.allocate(rIn, n);
         mergedB = context.allocate(m, rIn);
         backend.copy(effectiveA.pointer(), mergedA.pointer(), mergedA.size());
@@ -334,7 +334,7 @@ public final class NestedLinear implements AutoCloseable {
             boolean effective = (long) t * (r - rIn) * n
                     > (effectiveFactorsFresh() ? 0L : (long) r * rIn * ((long) n + m));
             if (effective) {
-                refreshEffectiveFactors();
+                useEffectiveFactors();
             }
             int k = effective ? rIn : r;
             FloatPointer dz = effective ? w.dz2 : w.dz1;
@@ -355,6 +355,19 @@ public final class NestedLinear implements AutoCloseable {
     private boolean effectiveFactorsFresh() {
         return effectiveA != null && effectiveInnerAVersion == innerA.version()
                 && effectiveInnerBVersion == innerB.version();
+    }
+
+    /**
+     * The effective factors for a use: rebuilt if stale. While a step is being captured they are
+     * rebuilt whatever the cache says, so that the rebuild is recorded and every replay uses the
+     * inner factors as they are then (an optimiser may have changed them on the device); the host's
+     * bookkeeping cannot follow replays, so the cache counts as stale once the recording ends.
+     */
+    private void useEffectiveFactors() {
+        if (context.whileCapturing(null, () -> effectiveInnerAVersion = -1)) {
+            effectiveInnerAVersion = -1;
+        }
+        refreshEffectiveFactors();
     }
 
     private void refreshEffectiveFactors() {

@@ -30,6 +30,7 @@ public final class NoraContext implements AutoCloseable {
     private final Set<Matrix> liveMatrices = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private final Set<AutoCloseable> liveResources =
             Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+    private CaptureScope capture;  // non-null while capture() records a step
     private boolean closed;
 
     private NoraContext(BackendSelector.Started started) {
@@ -120,7 +121,12 @@ public final class NoraContext implements AutoCloseable {
      * replays: on CUDA a CUDA graph, replayed by one launch; on the CPU the step run again. Nothing
      * runs while recording. Run the step once before capturing (scratch is allocated on first use
      * and a graph cannot allocate), feed new inputs by writing into the same matrices, and read
-     * results after {@link #synchronize()}. Closed with the context if not before.
+     * results after {@link #synchronize()}. Closed with the context if not before. Decisions taken on
+     * the host while recording (the association, launch grids) are replayed as recorded: a layer
+     * rebuilds its effective factors inside the recording, so replays follow inner factors changed
+     * on the device (a captured optimiser step included), and a registry refuses, while the capture
+     * is open, what its graph could not follow (a higher rank, a larger batch) with an {@link
+     * IllegalStateException}.
      *
      * <pre>{@code
      * layer.forward(x, y);                                  // warm-up: allocates scratch
@@ -135,8 +141,24 @@ public final class NoraContext implements AutoCloseable {
      */
     public CapturedWork capture(Runnable step) {
         requireOpen();
-        CapturedWork work = backend.capture(step);
+        if (capture != null) {
+            throw new IllegalStateException("NoraContext.capture: a capture is already being recorded");
+        }
+        CaptureScope scope = new CaptureScope();
+        capture = scope;
+        CapturedWork work;
+        try {
+            work = backend.capture(step);
+        } catch (RuntimeException | Error e) {
+            scope.releaseAll();
+            throw e;
+        } finally {
+            capture = null;
+            scope.afterRecording.forEach(Runnable::run);
+        }
         CapturedWork owned = new CapturedWork() {
+            private boolean closed;
+
             @Override
             public void replay() {
                 requireOpen();
@@ -145,12 +167,49 @@ public final class NoraContext implements AutoCloseable {
 
             @Override
             public void close() {
+                if (closed) {
+                    return;
+                }
+                closed = true;
                 unregister(this);
                 work.close();
+                scope.releaseAll();
             }
         };
         register(owned);
         return owned;
+    }
+
+    /**
+     * For library components: while a step is being recorded for a CUDA graph on this context
+     * ({@link #capture}), registers {@code whenClosed} (run when that capture is closed) and {@code
+     * afterRecording} (run when the recording ends; either may be null) and returns true; otherwise
+     * returns false and registers nothing. A component that a recorded step depends on uses it to
+     * refuse, until the capture is closed, changes the graph could not follow.
+     */
+    public boolean whileCapturing(Runnable whenClosed, Runnable afterRecording) {
+        CaptureScope scope = capture;
+        if (scope == null) {
+            return false;
+        }
+        if (whenClosed != null) {
+            scope.whenClosed.add(whenClosed);
+        }
+        if (afterRecording != null) {
+            scope.afterRecording.add(afterRecording);
+        }
+        return true;
+    }
+
+    /** What a capture being recorded (or a captured work until closed) has to undo. */
+    private static final class CaptureScope {
+        final List<Runnable> whenClosed = new ArrayList<>();
+        final List<Runnable> afterRecording = new ArrayList<>();
+
+        void releaseAll() {
+            whenClosed.forEach(Runnable::run);
+            whenClosed.clear();
+        }
     }
 
     /** Waits for every operation issued on this context to finish. */

@@ -29,10 +29,24 @@ final class CudaAdapterTable implements AdapterTable {
         ranks = new int[capacity];
         scales = new float[capacity];
         int n = Math.max(1, capacity);
-        deviceA = backend.deviceBytesForTable((long) n * Long.BYTES, "adapter table A pointers");
-        deviceB = backend.deviceBytesForTable((long) n * Long.BYTES, "adapter table B pointers");
-        deviceRanks = new IntPointer(backend.deviceBytesForTable((long) n * Integer.BYTES, "adapter table ranks"));
-        deviceScales = new FloatPointer(backend.deviceBytesForTable((long) n * Float.BYTES, "adapter table scales"));
+        Pointer[] made = new Pointer[4];
+        try {
+            made[0] = backend.deviceBytesForTable((long) n * Long.BYTES, "adapter table A pointers");
+            made[1] = backend.deviceBytesForTable((long) n * Long.BYTES, "adapter table B pointers");
+            made[2] = backend.deviceBytesForTable((long) n * Integer.BYTES, "adapter table ranks");
+            made[3] = backend.deviceBytesForTable((long) n * Float.BYTES, "adapter table scales");
+        } catch (RuntimeException e) {
+            for (Pointer p : made) {  // what was allocated before the failure has no other owner
+                if (p != null) {
+                    backend.freeDeviceBytes(p);
+                }
+            }
+            throw e;
+        }
+        deviceA = made[0];
+        deviceB = made[1];
+        deviceRanks = new IntPointer(made[2]);
+        deviceScales = new FloatPointer(made[3]);
         upload();
     }
 

@@ -19,7 +19,8 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
-import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 
@@ -85,7 +86,9 @@ public final class CudaBackend implements ComputeBackend {
         ownsStream = callerStream == null;
         if (ownsStream) {
             stream = new CUstream_st();
-            cuda(cudaStreamCreate(stream), "cudaStreamCreate");
+            // Non-blocking: legacy default-stream work of other threads neither waits for ours nor
+            // invalidates a graph capture on it; everything we do is ordered on this stream alone.
+            cuda(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
         } else {
             long address = callerStream;
             stream = new CUstream_st(new Pointer() {

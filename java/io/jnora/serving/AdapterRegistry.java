@@ -44,6 +44,10 @@ public final class AdapterRegistry implements AutoCloseable {
     private long bytesInUse;
     private Matrix scratch;
     private RowIndex rowIndex;
+    // Captured batches (NoraContext.capture) still open, and the largest rank they were recorded at:
+    // their grids, scratch and row index are fixed, so what would outgrow them is refused meanwhile.
+    private int capturedBatches;
+    private int capturedMaxRank;
     private boolean closed;
 
     private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
@@ -94,6 +98,11 @@ public final class AdapterRegistry implements AutoCloseable {
         }
         if (!Float.isFinite(scale)) {
             throw new io.jnora.NonFiniteInputException("AdapterRegistry.add: adapter '" + name + "' scale is " + scale);
+        }
+        if (capturedBatches > 0 && rank > capturedMaxRank) {
+            throw new IllegalStateException("AdapterRegistry.add: adapter '" + name + "' has rank " + rank + " but "
+                    + capturedBatches + " captured batch(es) were recorded for ranks up to " + capturedMaxRank
+                    + "; close them (and capture again) first");
         }
         long bytes = (long) rank * (n + m) * Float.BYTES;
         if (bytesInUse + bytes > memoryBudgetBytes) {
@@ -178,6 +187,11 @@ public final class AdapterRegistry implements AutoCloseable {
             }
         }
         if (rowIndex == null || rowIndex.capacity() < rowAdapter.length) {
+            if (capturedBatches > 0) {
+                throw new IllegalStateException("AdapterRegistry.stageRows: " + rowAdapter.length + " rows, but the"
+                        + " captured batch(es) read a row index of " + (rowIndex == null ? 0 : rowIndex.capacity())
+                        + "; close them (and capture again) first");
+            }
             if (rowIndex != null) {
                 rowIndex.close();
             }
@@ -190,9 +204,9 @@ public final class AdapterRegistry implements AutoCloseable {
      * Y = X Wᵀ + the per-row adapter terms of the rows staged by {@link #stageRows}, into a given Y
      * (T×m). Once a batch of T rows has run with the current adapters, this call allocates nothing,
      * uploads nothing and does not synchronise, so on CUDA it can be captured in a CUDA graph ({@link
-     * NoraContext#capture}) and replayed after new {@link #stageRows} calls. A capture stays valid
-     * while T and the largest resident rank are unchanged (they set the launch grid); an adapter of a
-     * higher rank needs a new capture.
+     * NoraContext#capture}) and replayed after new {@link #stageRows} calls. While a captured batch
+     * is open, what its graph could not follow is refused with an {@link IllegalStateException}: an
+     * adapter of a higher rank than at capture, more rows than the row index holds, more scratch.
      */
     public synchronized void applyStaged(Matrix x, Matrix y) {
         requireOpen();
@@ -210,6 +224,14 @@ public final class AdapterRegistry implements AutoCloseable {
         }
         context.linear(x, baseWeight, y);
         int maxRank = table.maxRank();
+        if (context.whileCapturing(() -> {
+            synchronized (this) {
+                capturedBatches--;
+            }
+        }, null)) {
+            capturedBatches++;
+            capturedMaxRank = capturedBatches == 1 ? maxRank : Math.max(capturedMaxRank, maxRank);
+        }
         if (maxRank > 0 && x.rows() > 0) {
             ensureScratch(backend.groupedScratchElements(x.rows(), n, maxRank));
             backend.groupedLowRank(x.rows(), n, m, context.memoryOf(x), rowIndex, table, context.memoryOf(scratch),
@@ -230,6 +252,10 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private void ensureScratch(long elements) {
         if (scratch == null || scratch.size() < elements) {
+            if (capturedBatches > 0) {
+                throw new IllegalStateException("AdapterRegistry.apply: this batch needs more scratch than the"
+                        + " captured batch(es) read; close them (and capture again) first");
+            }
             if (scratch != null) {
                 scratch.close();
             }

@@ -155,4 +155,45 @@ class CapturedWorkTest {
             assertEquals(16, x.toArray().length, "the context still works after a failed capture");
         }
     }
+
+    /**
+     * A recorded forward follows inner factors changed after the recording (its effective factors
+     * are rebuilt inside the graph); a registry refuses, while a captured batch is open, an adapter
+     * above the recorded rank and a batch larger than the recorded row index.
+     */
+    @Test
+    void aCudaCaptureFollowsInnerFactorsAndRefusesWhatItsGraphCannotFollow() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        LayerCase c = LayerCase.of(8, 64, 48, 16, 4, 1f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(Backend.CUDA); NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer)); Matrix y = ctx.zeros(c.rows(), c.out())) {
+            linear.forward(x, y, Association.EFFECTIVE);  // warm-up: the cache is fresh before recording
+            try (CapturedWork step = ctx.capture(() -> linear.forward(x, y, Association.EFFECTIVE))) {
+                float[] changed = linear.innerA().toArray();
+                for (int i = 0; i < changed.length; i++) {
+                    changed[i] = 2 * changed[i] + 0.01f;
+                }
+                linear.innerA().copyFrom(changed);
+                step.replay();
+                float[] replayed = y.toArray();
+                linear.forward(x, y, Association.EFFECTIVE);
+                assertClose("replay after A' changed", replayed, Float64Reference.toDouble(y.toArray()), 1e-6);
+            }
+            SyntheticLayer base = SyntheticLayer.random(SEED, 40, 64, 4, 2, 1f);
+            try (AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, 40, 64, 4, 1 << 24);
+                    Matrix xs = ctx.matrix(2, 64, base.inputs(SEED, 2)); Matrix ys = ctx.zeros(2, 40)) {
+                registry.add("small", random(SEED, 4 * 64), random(SEED + 1, 40 * 4), 4, 1f);
+                registry.apply(xs, new int[] {0, -1}, ys);
+                try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(xs, ys))) {
+                    assertThrows(IllegalStateException.class,
+                            () -> registry.add("large", random(SEED, 8 * 64), random(SEED + 1, 40 * 8), 8, 1f));
+                    assertThrows(IllegalStateException.class, () -> registry.stageRows(new int[] {0, 0, 0}));
+                    registry.add("same", random(SEED, 4 * 64), random(SEED + 1, 40 * 4), 4, 1f);  // within the rank
+                    batch.replay();
+                }
+                registry.add("large", random(SEED, 8 * 64), random(SEED + 1, 40 * 8), 8, 1f);
+            }
+        }
+    }
 }
