@@ -55,6 +55,9 @@ jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, in
     return JNORA_NOT_BUILT();
 }
 
+jnora_status_t jnora_convert(jnora_handle_t, long long, jnora_precision_t, const void*, jnora_precision_t, void*) {
+    return JNORA_NOT_BUILT();
+}
 int jnora_decode_splits(int, int, int) {
     return 1;
 }

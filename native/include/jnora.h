@@ -154,6 +154,14 @@ jnora_status_t jnora_decode_forward(jnora_handle_t handle, int rows, int m, int 
                                     const float* w, int ldw, int k, float scale, const float* a, int lda,
                                     const float* b, int ldb, int splits, float* z, float* y, int ldy);
 
+/* Element precisions of the half-precision layer's matrices. */
+typedef enum { JNORA_FLOAT32 = 0, JNORA_BFLOAT16 = 1, JNORA_FLOAT16 = 2 } jnora_precision_t;
+
+/* dst[i] = src[i] converted between precisions (round to nearest, ties to even) for i < n;
+ * src and dst must not overlap. Graph-capturable. */
+jnora_status_t jnora_convert(jnora_handle_t handle, long long n, jnora_precision_t from, const void* src,
+                             jnora_precision_t to, void* dst);
+
 /* Widening copy: out[i] = (double) x[i] for rows x cols of X (ldx) into a dense rows x cols array.
  * It feeds the covariance of the statistics to a float64 SYRK, so that XᵀX is summed in double
  * (SPEC §2.1) as on the CPU. */

@@ -3,6 +3,9 @@
 // and a closing "N passed, M failed". Build and run:
 //     cmake -S . -B target/native && cmake --build target/native --target jnora_kernel_check
 //     target/native/jnora_kernel_check
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -573,6 +576,40 @@ void check_decode(int rows, int m, int n, int k, int splits) {
     jnora_destroy(h);
 }
 
+// Precision conversion: float32 -> half -> float32 on the device against the host's rounding of the
+// same values (the cuda_bf16/cuda_fp16 conversions run on the host too), over odd lengths and
+// values past half's range; also half -> half copies through float.
+void check_convert(long long n) {
+    jnora_handle_t h;
+    jnora_create(&h);
+    auto x = random_matrix(1, int(n));
+    for (long long i = 0; i < n; i += 7) x[i] *= 1e5f;  // beyond float16's 65504: infinity there
+    float* dx = to_device(x);
+    for (jnora_precision_t p : {JNORA_BFLOAT16, JNORA_FLOAT16}) {
+        void* dh = nullptr;
+        cudaMalloc(&dh, std::max<long long>(1, n) * 2);
+        float* back = to_device(std::vector<float>(size_t(n), NAN));
+        jnora_status_t st = jnora_convert(h, n, JNORA_FLOAT32, dx, p, dh);
+        if (st == JNORA_STATUS_SUCCESS) st = jnora_convert(h, n, p, dh, JNORA_FLOAT32, back);
+        cudaDeviceSynchronize();
+        auto got = to_host(back, size_t(n));
+        long long wrong = 0;
+        for (long long i = 0; i < n; ++i) {
+            float want = p == JNORA_BFLOAT16 ? __bfloat162float(__float2bfloat16_rn(x[i])) : __half2float(__float2half_rn(x[i]));
+            if (!(got[i] == want || (std::isnan(got[i]) && std::isnan(want)))) ++wrong;
+        }
+        char name[128];
+        std::snprintf(name, sizeof name, "convert float32 <-> %s n=%lld", p == JNORA_BFLOAT16 ? "bf16" : "f16", n);
+        bool ok = st == JNORA_STATUS_SUCCESS && wrong == 0;
+        std::printf("%-60s %s wrong=%lld%s\n", name, ok ? "ok  " : "FAIL", wrong, st == JNORA_STATUS_SUCCESS ? "" : jnora_last_error());
+        (ok ? passed : failed)++;
+        cudaFree(dh);
+        cudaFree(back);
+    }
+    cudaFree(dx);
+    jnora_destroy(h);
+}
+
 int main() {
     int devices = 0;
     if (jnora_cuda_device_count(&devices) != JNORA_STATUS_SUCCESS) {
@@ -609,6 +646,7 @@ int main() {
     check_decode(16, 300, 513, 64, 7);   // n one past a chunk; forced splits
     check_decode(3, 1, 2, 2, 2);         // one output, n = 2 split in two
     check_decode(4, 40, 50, 512, 1);     // the largest rank the staging holds
+    for (long long n : {1LL, 7LL, 1000LL, 1048577LL}) check_convert(n);
     std::vector<long long> many;
     for (int t = 0; t < 300; ++t) many.push_back(33 + (t * 97) % 2000);
     const std::vector<std::vector<long long>> lists = {

@@ -68,4 +68,12 @@ final class Checks {
         return new NonFiniteInputException(operation + ": " + operand + " element [" + index / c + ", " + index % c
                 + "] is " + value + " (inputs must be finite)");
     }
+
+    /** Two operands of one product must share a precision (the hardware multiplies like with like). */
+    static void requireSamePrecision(String operation, Matrix a, Matrix b) {
+        if (a.precision() != b.precision()) {
+            throw new ShapeMismatchException(operation + ": operands of " + a.precision() + " and " + b.precision()
+                    + " (" + a.shape() + ", " + b.shape() + "); convert one first");
+        }
+    }
 }

@@ -4,8 +4,9 @@ import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
- * A dense row-major float32 matrix in a context's memory: host native memory on the CPU backend,
- * device memory on the CUDA backend. It has one owner: whoever created it closes it (closing the
+ * A dense row-major matrix in a context's memory: host native memory on the CPU backend, device
+ * memory on the CUDA backend; float32, or 2-byte bfloat16/float16 ({@link Precision}), which only
+ * the operations that say so accept (the others refuse it with a {@link ShapeMismatchException}). It has one owner: whoever created it closes it (closing the
  * context frees whatever is still open). Every write through the API bumps a version, which is how
  * a layer notices that an inner factor changed.
  *
@@ -15,14 +16,24 @@ public final class Matrix implements AutoCloseable {
     private final NoraContext context;
     private final int rows;
     private final int cols;
-    private FloatPointer memory;
+    private final Precision precision;
+    private FloatPointer memory;  // half precisions: ceil(size / 2) floats holding 2-byte elements
     private long version;
 
     Matrix(NoraContext context, int rows, int cols, FloatPointer memory) {
+        this(context, rows, cols, Precision.FLOAT32, memory);
+    }
+
+    Matrix(NoraContext context, int rows, int cols, Precision precision, FloatPointer memory) {
         this.context = context;
         this.rows = rows;
         this.cols = cols;
+        this.precision = precision;
         this.memory = memory;
+    }
+
+    public Precision precision() {
+        return precision;
     }
 
     public int rows() {
@@ -65,6 +76,14 @@ public final class Matrix implements AutoCloseable {
     /** Copies the contents into {@code destination}, which must hold exactly rows·cols values. */
     public void copyTo(float[] destination) {
         Checks.requireLength("Matrix.copyTo", "destination", destination.length, this);
+        if (precision.isHalf()) {
+            short[] bits = new short[destination.length];
+            context.backend().downloadHalf(storage(), size(), bits);
+            for (int i = 0; i < bits.length; i++) {
+                destination[i] = precision.widen(bits[i]);
+            }
+            return;
+        }
         context.backend().download(pointer(), size(), destination, 0);
     }
 
@@ -72,12 +91,31 @@ public final class Matrix implements AutoCloseable {
     public void copyFrom(float[] source) {
         Checks.requireLength("Matrix.copyFrom", "source", source.length, this);
         Checks.requireFinite("Matrix.copyFrom", "source", source, cols);
-        context.backend().upload(source, 0, pointer(), size());
+        if (precision.isHalf()) {
+            context.backend().uploadHalf(narrow(source, precision), storage(), size());
+        } else {
+            context.backend().upload(source, 0, pointer(), size());
+        }
         markModified();
+    }
+
+    /** The values rounded to a half precision, as its 16-bit patterns. */
+    static short[] narrow(float[] values, Precision precision) {
+        short[] bits = new short[values.length];
+        for (int i = 0; i < values.length; i++) {
+            bits[i] = precision.narrow(values[i]);
+        }
+        return bits;
     }
 
     /** Replaces the contents from the buffer's remaining values (left unchanged); they must be finite. */
     public void copyFrom(FloatBuffer source) {
+        if (precision.isHalf()) {
+            float[] values = new float[source.remaining()];
+            source.duplicate().get(values);
+            copyFrom(values);
+            return;
+        }
         Checks.requireLength("Matrix.copyFrom", "source", source.remaining(), this);
         Checks.requireFinite("Matrix.copyFrom", "source", source, cols);
         context.backend().upload(source, pointer(), size());
@@ -104,7 +142,18 @@ public final class Matrix implements AutoCloseable {
         context.backend().columnStatistics(rows, cols, pointer(), sumAbs, sumSq, maxAbs, gram);
     }
 
+    /** The float32 memory; a half-precision matrix is refused (the operation takes FLOAT32). */
     FloatPointer pointer() {
+        FloatPointer m = storage();
+        if (precision != Precision.FLOAT32) {
+            throw new ShapeMismatchException("matrix " + shape() + " is " + precision
+                    + ": this operation takes FLOAT32 matrices");
+        }
+        return m;
+    }
+
+    /** The memory whatever the precision (2-byte elements packed in floats for halves). */
+    FloatPointer storage() {
         if (memory == null) {
             throw new IllegalStateException("matrix " + shape() + " is closed");
         }
@@ -134,6 +183,7 @@ public final class Matrix implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Matrix[" + shape() + ", " + backend().name().toLowerCase() + (isClosed() ? ", closed]" : "]");
+        return "Matrix[" + shape() + ", " + backend().name().toLowerCase()
+                + (precision == Precision.FLOAT32 ? "" : ", " + precision) + (isClosed() ? ", closed]" : "]");
     }
 }

@@ -43,6 +43,8 @@ public final class NestedLinear implements AutoCloseable {
     private long mergedInnerBVersion;
 
     private final Workspace workspace;
+    private final Precision precision;
+    private final HalfPrecisionPath half;  // null for FLOAT32
     private boolean closed;
 
     private NestedLinear(Builder b) {
@@ -53,12 +55,14 @@ public final class NestedLinear implements AutoCloseable {
         this.r = b.r;
         this.rIn = b.rIn;
         this.scale = b.scale;
-        this.baseWeight = context.matrix(m, n, b.baseWeight);
-        this.outerA = context.matrix(r, n, b.outerA);
-        this.outerB = context.matrix(m, r, b.outerB);
+        this.precision = b.precision;
+        this.baseWeight = context.matrix(m, n, b.baseWeight, precision);
+        this.outerA = context.matrix(r, n, b.outerA, precision);
+        this.outerB = context.matrix(m, r, b.outerB, precision);
         this.innerA = context.matrix(rIn, r, b.innerA);
         this.innerB = context.matrix(r, rIn, b.innerB);
         this.workspace = new Workspace(context);
+        this.half = precision.isHalf() ? new HalfPrecisionPath(context, precision, m, n, r, rIn, scale) : null;
         context.register(this);
     }
 
@@ -84,6 +88,11 @@ public final class NestedLinear implements AutoCloseable {
 
     public float scale() {
         return scale;
+    }
+
+    /** The precision of X, Y, W_base and the outer factors (the inner factors are FLOAT32). */
+    public Precision precision() {
+        return precision;
     }
 
     /** Trainable parameters: 2·r·r_in (NoRA eq. 4). */
@@ -138,6 +147,16 @@ public final class NestedLinear implements AutoCloseable {
         Checks.requireShape(op, "Y", y, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
         requireMask(op, x, mask);
         Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
+        if (half != null) {
+            requirePrecision(op, "X", x);
+            requirePrecision(op, "Y", y);
+            if (isMerged()) {
+                requireMergedInnerUnchanged(op);
+            }
+            half.forward(x, y, chosen, baseWeight, outerA, outerB, innerA, innerB, workspace, isMerged());
+            y.markModified();
+            return;
+        }
         if (fusedDecode(x, y, chosen, mask)) {
             return;
         }
@@ -194,6 +213,9 @@ public final class NestedLinear implements AutoCloseable {
         if (mask == null) {
             return;
         }
+        if (half != null) {
+            throw new ShapeMismatchException(operation + ": dropout takes a FLOAT32 layer; this one is " + precision);
+        }
         context.requireSameContext(operation, "dropout mask", mask.values());
         Checks.requireShape(operation, "dropout mask", mask.values(), x.rows(), n, "the shape of X " + x.shape());
         if (isMerged()) {
@@ -212,6 +234,12 @@ public final class NestedLinear implements AutoCloseable {
         if (isMerged()) {
             throw new IllegalStateException("NestedLinear.merge: already merged");
         }
+        if (half != null) {
+            half.merge(baseWeight, outerA, outerB, innerA, innerB);
+            mergedInnerAVersion = innerA.version();
+            mergedInnerBVersion = innerB.version();
+            return;
+        }
         useEffectiveFactors();
         mergedA = context.allocate(rIn, n);
         mergedB = context.allocate(m, rIn);
@@ -229,6 +257,10 @@ public final class NestedLinear implements AutoCloseable {
         if (!isMerged()) {
             throw new IllegalStateException("NestedLinear.unmerge: not merged");
         }
+        if (half != null) {
+            half.unmerge(baseWeight);
+            return;
+        }
         backend.gemm(false, false, m, n, rIn, -scale, mergedB.pointer(), mergedA.pointer(), 1f, baseWeight.pointer());
         baseWeight.markModified();
         mergedA.close();
@@ -238,7 +270,7 @@ public final class NestedLinear implements AutoCloseable {
     }
 
     public boolean isMerged() {
-        return mergedA != null;
+        return half != null ? half.isMerged() : mergedA != null;
     }
 
     /** The base weight the layer runs on (m×n); with the adapter folded in while merged. */
@@ -259,7 +291,14 @@ public final class NestedLinear implements AutoCloseable {
         requireInput(op, x);
         context.requireSameContext(op, "Y", y);
         Checks.requireShape(op, "Y", y, x.rows(), m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
-        backend.gemm(false, true, x.rows(), m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
+        if (half != null) {
+            requirePrecision(op, "X", x);
+            requirePrecision(op, "Y", y);
+            backend.gemmMixed(false, true, x.rows(), m, n, 1f, x.storage(), baseWeight.storage(), precision, 0f,
+                    y.storage(), precision);
+        } else {
+            backend.gemm(false, true, x.rows(), m, n, 1f, x.pointer(), baseWeight.pointer(), 0f, y.pointer());
+        }
         y.markModified();
     }
 
@@ -316,6 +355,15 @@ public final class NestedLinear implements AutoCloseable {
 
         if (isMerged()) {
             throw new IllegalStateException(op + ": the adapter is merged into the base weight; unmerge() to train");
+        }
+        if (half != null) {
+            requirePrecision(op, "X", x);
+            requirePrecision(op, "dY", dy);
+            if (dx != null) {
+                requirePrecision(op, "dX", dx);
+            }
+            half.backward(x, dy, out, baseWeight, outerA, outerB, innerA, innerB, workspace);
+            return;
         }
         workspace.ensure(t, r, rIn);
         Workspace w = workspace;
@@ -384,6 +432,14 @@ public final class NestedLinear implements AutoCloseable {
         effectiveInnerBVersion = innerB.version();
     }
 
+    /** X, Y, dY and dX of a half-precision layer are in its precision. */
+    private void requirePrecision(String operation, String operand, Matrix matrix) {
+        if (matrix.precision() != precision) {
+            throw new ShapeMismatchException(operation + ": " + operand + " " + matrix.shape() + " is "
+                    + matrix.precision() + " but the layer is " + precision);
+        }
+    }
+
     private void requireInput(String operation, Matrix x) {
         requireOpen();
         context.requireSameContext(operation, "X", x);
@@ -417,6 +473,9 @@ public final class NestedLinear implements AutoCloseable {
             mergedB.close();
         }
         workspace.close();
+        if (half != null) {
+            half.close();
+        }
         context.unregister(this);
     }
 
@@ -433,6 +492,7 @@ public final class NestedLinear implements AutoCloseable {
         private int r = -1;
         private int rIn = -1;
         private float scale = 1f;
+        private Precision precision = Precision.FLOAT32;
         private float[] baseWeight;
         private float[] outerA;
         private float[] outerB;
@@ -478,6 +538,15 @@ public final class NestedLinear implements AutoCloseable {
         /** Inner B', r×r_in (trainable). */
         public Builder innerB(float[] b) {
             this.innerB = b;
+            return this;
+        }
+
+        /**
+         * The precision of W_base, the outer factors, X, Y, dY and dX (default FLOAT32); the factors
+         * are rounded to it here. Half precisions accumulate in float32 (SPEC §4: 1e-2).
+         */
+        public Builder precision(Precision p) {
+            this.precision = java.util.Objects.requireNonNull(p, "precision");
             return this;
         }
 

@@ -92,8 +92,41 @@ public final class NoraContext implements AutoCloseable {
         return m;
     }
 
+    /**
+     * A new matrix of the given precision holding {@code data} (finite values), rounded to nearest
+     * (ties to even) for the half precisions.
+     */
+    public Matrix matrix(int rows, int cols, float[] data, Precision precision) {
+        if (precision == Precision.FLOAT32) {
+            return matrix(rows, cols, data);
+        }
+        Checks.requireDimensions("NoraContext.matrix", rows, cols);
+        Checks.requireLength("NoraContext.matrix", "data", data.length, rows, cols);
+        Checks.requireFinite("NoraContext.matrix", "data", data, cols);
+        Matrix m = allocate(rows, cols, precision);
+        backend.uploadHalf(Matrix.narrow(data, precision), m.storage(), m.size());
+        return m;
+    }
+
     public Matrix zeros(int rows, int cols) {
         return filled(rows, cols, 0f);
+    }
+
+    public Matrix zeros(int rows, int cols, Precision precision) {
+        return filled(rows, cols, 0f, precision);
+    }
+
+    /** A matrix of the given precision with every element {@code value} (NaN included, to poison). */
+    public Matrix filled(int rows, int cols, float value, Precision precision) {
+        if (precision == Precision.FLOAT32) {
+            return filled(rows, cols, value);
+        }
+        Checks.requireDimensions("NoraContext.filled", rows, cols);
+        Matrix m = allocate(rows, cols, precision);
+        short[] bits = new short[Math.toIntExact(m.size())];
+        java.util.Arrays.fill(bits, precision.narrow(value));
+        backend.uploadHalf(bits, m.storage(), m.size());
+        return m;
     }
 
     /** A matrix with every element {@code value}; any value, NaN included (tests poison outputs so). */
@@ -112,7 +145,15 @@ public final class NoraContext implements AutoCloseable {
         requireSameContext(op, "Y", y);
         Checks.requireCols(op, "X", x, weight.cols(), "W is " + weight.shape());
         Checks.requireShape(op, "Y", y, x.rows(), weight.rows(), "T×m for X " + x.shape() + " and W " + weight.shape());
-        backend.gemm(false, true, x.rows(), weight.rows(), weight.cols(), 1f, x.pointer(), weight.pointer(), 0f, y.pointer());
+        if (x.precision() == Precision.FLOAT32 && weight.precision() == Precision.FLOAT32
+                && y.precision() == Precision.FLOAT32) {
+            backend.gemm(false, true, x.rows(), weight.rows(), weight.cols(), 1f, x.pointer(), weight.pointer(), 0f,
+                    y.pointer());
+        } else {
+            Checks.requireSamePrecision(op, x, weight);
+            backend.gemmMixed(false, true, x.rows(), weight.rows(), weight.cols(), 1f, x.storage(), weight.storage(),
+                    x.precision(), 0f, y.storage(), y.precision());
+        }
         y.markModified();
     }
 
@@ -245,9 +286,15 @@ public final class NoraContext implements AutoCloseable {
 
     /** Uninitialised storage, for outputs that an operation writes completely. */
     Matrix allocate(int rows, int cols) {
+        return allocate(rows, cols, Precision.FLOAT32);
+    }
+
+    /** The same in a precision: half precisions pack two elements in each float of storage. */
+    Matrix allocate(int rows, int cols, Precision precision) {
         requireOpen();
-        FloatPointer memory = backend.allocate((long) rows * cols);
-        Matrix m = new Matrix(this, rows, cols, memory);
+        long elements = (long) rows * cols;
+        FloatPointer memory = backend.allocate(precision.isHalf() ? (elements + 1) / 2 : elements);
+        Matrix m = new Matrix(this, rows, cols, precision, memory);
         liveMatrices.add(m);
         return m;
     }
@@ -261,7 +308,7 @@ public final class NoraContext implements AutoCloseable {
         if (matrix.context() != this) {
             throw new JnoraException(operation + ": " + operand + " " + matrix.shape() + " belongs to another context");
         }
-        matrix.pointer();  // throws if closed
+        matrix.storage();  // throws if closed
     }
 
     void register(AutoCloseable resource) {

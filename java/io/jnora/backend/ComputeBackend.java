@@ -28,6 +28,24 @@ public interface ComputeBackend extends AutoCloseable {
 
     FloatPointer allocate(long elements);
 
+    /** Copies 16-bit elements (a half precision's bit patterns) into 2-byte storage. */
+    void uploadHalf(short[] source, FloatPointer destination, long elements);
+
+    /** Copies 16-bit elements out of 2-byte storage. */
+    void downloadHalf(FloatPointer source, long elements, short[] destination);
+
+    /**
+     * C = α·op(A)·op(B) + β·C as {@link #gemm}, with A and B of precision {@code ab} and C of {@code
+     * c}, accumulated in float32 (half results rounded to nearest once). Half storage holds 2-byte
+     * elements.
+     */
+    void gemmMixed(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, FloatPointer b,
+            io.jnora.Precision ab, float beta, FloatPointer c, io.jnora.Precision cp);
+
+    /** Converts {@code elements} values between precisions (rounding to nearest, ties to even). */
+    void convert(FloatPointer source, io.jnora.Precision from, FloatPointer destination, io.jnora.Precision to,
+            long elements);
+
     void free(FloatPointer memory);
 
     void upload(float[] source, int offset, FloatPointer destination, long elements);

@@ -9,10 +9,14 @@ import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import io.jnora.Backend;
 import io.jnora.NonFiniteInputException;
+import io.jnora.Precision;
+import io.jnora.io.BFloat16;
+import io.jnora.io.Float16;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.ShortPointer;
 import org.bytedeco.openblas.global.openblas;
 
 /**
@@ -94,6 +98,70 @@ public final class CpuBackend implements ComputeBackend {
         int ldb = transB ? k : n;
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, Math.max(1, lda), b, Math.max(1, ldb), beta, c, Math.max(1, n));
+    }
+
+    @Override
+    public void uploadHalf(short[] source, FloatPointer destination, long elements) {
+        new ShortPointer(destination).put(source, 0, Math.toIntExact(elements));
+    }
+
+    @Override
+    public void downloadHalf(FloatPointer source, long elements, short[] destination) {
+        new ShortPointer(source).get(destination, 0, Math.toIntExact(elements));
+    }
+
+    /** Half operands widened to float32, one sgemm, the result rounded once: what cuBLAS's 32F compute does. */
+    @Override
+    public void gemmMixed(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
+            FloatPointer b, Precision ab, float beta, FloatPointer c, Precision cp) {
+        if (ab == Precision.FLOAT32 && cp == Precision.FLOAT32) {
+            gemm(transA, transB, m, n, k, alpha, a, b, beta, c);
+            return;
+        }
+        long sizeA = (long) m * k;
+        long sizeB = (long) k * n;
+        long sizeC = (long) m * n;
+        try (FloatPointer wa = widened(a, ab, sizeA); FloatPointer wb = widened(b, ab, sizeB);
+                FloatPointer wc = cp == Precision.FLOAT32 ? null : widened(c, cp, sizeC)) {
+            gemm(transA, transB, m, n, k, alpha, wa == null ? a : wa, wb == null ? b : wb, beta, wc == null ? c : wc);
+            if (wc != null) {
+                convert(wc, Precision.FLOAT32, c, cp, sizeC);
+            }
+        }
+    }
+
+    /** A float32 copy of half storage, or null when it is float32 already (use it as it is). */
+    private FloatPointer widened(FloatPointer source, Precision precision, long elements) {
+        if (precision == Precision.FLOAT32) {
+            return null;
+        }
+        FloatPointer out = new FloatPointer(Math.max(1, elements));
+        convert(source, precision, out, Precision.FLOAT32, elements);
+        return out;
+    }
+
+    @Override
+    public void convert(FloatPointer source, Precision from, FloatPointer destination, Precision to, long elements) {
+        int count = Math.toIntExact(elements);
+        float[] values = new float[count];
+        if (from == Precision.FLOAT32) {
+            source.position(0).get(values, 0, count);
+        } else {
+            short[] bits = new short[count];
+            new ShortPointer(source).get(bits, 0, count);
+            for (int i = 0; i < count; i++) {
+                values[i] = from == Precision.BFLOAT16 ? BFloat16.toFloat(bits[i]) : Float16.toFloat(bits[i]);
+            }
+        }
+        if (to == Precision.FLOAT32) {
+            destination.position(0).put(values, 0, count);
+        } else {
+            short[] bits = new short[count];
+            for (int i = 0; i < count; i++) {
+                bits[i] = to == Precision.BFLOAT16 ? BFloat16.fromFloat(values[i]) : Float16.fromFloat(values[i]);
+            }
+            new ShortPointer(destination).put(bits, 0, count);
+        }
     }
 
     @Override

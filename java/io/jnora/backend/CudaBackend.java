@@ -8,9 +8,15 @@ import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
 import static org.bytedeco.cuda.global.cublas.cublasDsyrk_v2;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
+import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
 import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
@@ -27,6 +33,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import io.jnora.Backend;
 import io.jnora.NativeFailureException;
 import io.jnora.NonFiniteInputException;
+import io.jnora.Precision;
 import io.jnora.binding.JnoraNative;
 import java.nio.FloatBuffer;
 import org.bytedeco.cuda.cublas.cublasContext;
@@ -37,6 +44,7 @@ import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.ShortPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
 /**
@@ -139,6 +147,64 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public String device() {
         return device;
+    }
+
+    @Override
+    public void uploadHalf(short[] source, FloatPointer destination, long elements) {
+        try (ShortPointer staging = new ShortPointer(Math.max(1, elements))) {
+            staging.put(source, 0, Math.toIntExact(elements));
+            cuda(cudaMemcpyAsync(destination.position(0), staging, elements * 2, cudaMemcpyHostToDevice, stream),
+                    "cudaMemcpyAsync(host to device)");
+            synchronize();  // the staging buffer is freed on return
+        }
+    }
+
+    @Override
+    public void downloadHalf(FloatPointer source, long elements, short[] destination) {
+        try (ShortPointer staging = new ShortPointer(Math.max(1, elements))) {
+            cuda(cudaMemcpyAsync(staging, source.position(0), elements * 2, cudaMemcpyDeviceToHost, stream),
+                    "cudaMemcpyAsync(device to host)");
+            synchronize();
+            staging.get(destination, 0, Math.toIntExact(elements));
+        }
+    }
+
+    /** cublasGemmEx: half or float32 operands, float32 accumulation (CUBLAS_COMPUTE_32F). */
+    @Override
+    public void gemmMixed(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a,
+            FloatPointer b, Precision ab, float beta, FloatPointer c, Precision cp) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        int lda = Math.max(1, transA ? m : k);
+        int ldb = Math.max(1, transB ? k : n);
+        alphaHost.put(0, alpha);
+        betaHost.put(0, beta);
+        cublasCheck(cublasGemmEx(cublas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                alphaHost, b.position(0), cudaType(ab), ldb, a.position(0), cudaType(ab), lda, betaHost, c.position(0),
+                cudaType(cp), n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+    }
+
+    private static int cudaType(Precision p) {
+        return switch (p) {
+            case FLOAT32 -> CUDA_R_32F;
+            case BFLOAT16 -> CUDA_R_16BF;
+            case FLOAT16 -> CUDA_R_16F;
+        };
+    }
+
+    private static int jnoraPrecision(Precision p) {
+        return switch (p) {
+            case FLOAT32 -> JnoraNative.JNORA_FLOAT32;
+            case BFLOAT16 -> JnoraNative.JNORA_BFLOAT16;
+            case FLOAT16 -> JnoraNative.JNORA_FLOAT16;
+        };
+    }
+
+    @Override
+    public void convert(FloatPointer source, Precision from, FloatPointer destination, Precision to, long elements) {
+        NativeLibrary.check(JnoraNative.jnora_convert(kernels, elements, jnoraPrecision(from), source.position(0),
+                jnoraPrecision(to), destination.position(0)), "jnora_convert");
     }
 
     @Override

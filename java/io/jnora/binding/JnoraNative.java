@@ -99,6 +99,13 @@ public final class JnoraNative {
     public static native int jnora_widen_to_double(jnora_context handle, int rows, int cols, @Const FloatPointer x,
             int ldx, DoublePointer out);
 
+    public static final int JNORA_FLOAT32 = 0;
+    public static final int JNORA_BFLOAT16 = 1;
+    public static final int JNORA_FLOAT16 = 2;
+
+    public static native int jnora_convert(jnora_context handle, long n, @Cast("jnora_precision_t") int from,
+            @Const Pointer src, @Cast("jnora_precision_t") int to, Pointer dst);
+
     public static final int JNORA_DECODE_MAX_ROWS = 16;
     public static final int JNORA_DECODE_MAX_RANK = 512;
 

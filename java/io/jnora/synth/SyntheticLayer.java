@@ -76,8 +76,13 @@ public final class SyntheticLayer {
 
     /** The layer on a context's backend (a copy of the factors). */
     public NestedLinear build(NoraContext context) {
+        return build(context, io.jnora.Precision.FLOAT32);
+    }
+
+    /** The layer with W_base and the outer factors (and its X, Y) in the given precision. */
+    public NestedLinear build(NoraContext context, io.jnora.Precision precision) {
         return NestedLinear.builder(context).baseWeight(baseWeight, m, n).ranks(r, rIn).outerA(outerA)
-                .outerB(outerB).innerA(innerA).innerB(innerB).scale(scale).build();
+                .outerB(outerB).innerA(innerA).innerB(innerB).scale(scale).precision(precision).build();
     }
 
     public Float64Reference.Layer toReference() {
