@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "jnora", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Nested low-rank adapters (NoRA) on the GPU and CPU.",
         subcommands = {InfoCommand.class, InitCommand.class, ForwardCommand.class, MergeCommand.class, RanksCommand.class,
-            RecoverCommand.class, ExportPeftCommand.class, ImportPeftCommand.class, DemoCommand.class, BenchCommand.class,
+            RecoverCommand.class, ExperimentCommand.class, ExportPeftCommand.class, ImportPeftCommand.class, DemoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -34,17 +34,26 @@ public final class Main implements Runnable {
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean badInput = e instanceof JnoraException && !(e instanceof NativeFailureException)
                     || e instanceof IllegalArgumentException;
-            commandLine.getErr().println("jnora " + commandLine.getCommandName() + ": " + e.getMessage());
+            commandLine.getErr().println("jnora " + commandName(commandLine) + ": " + e.getMessage());
             return badInput ? 2 : 1;
         });
         // a bad option is one line too (SPEC §6), not the parser's message followed by the whole usage text
         cli.setParameterExceptionHandler((e, badArgs) -> {
             CommandLine command = e.getCommandLine();
-            command.getErr().println("jnora " + command.getCommandName() + ": " + e.getMessage().replace('\n', ' ')
+            command.getErr().println("jnora " + commandName(command) + ": " + e.getMessage().replace('\n', ' ')
                     + " (see " + command.getCommandSpec().qualifiedName() + " --help)");
             return 2;
         });
         return cli.execute(args);
+    }
+
+    /** The command as named in errors: the top-level one ("experiment" for "experiment rora"), SPEC §6's one line. */
+    private static String commandName(CommandLine command) {
+        CommandLine c = command;
+        while (c.getParent() != null && c.getParent().getParent() != null) {
+            c = c.getParent();
+        }
+        return c.getCommandName();
     }
 
     @Override

@@ -51,6 +51,34 @@ final class Table {
         }
     }
 
+    /** The same table as GitHub markdown: a header row, a rule, the rows (cells padded for reading as text too). */
+    void printMarkdown(PrintWriter out) {
+        int[] width = new int[header.length];
+        for (int i = 0; i < header.length; i++) {
+            width[i] = Math.max(3, header[i].length());
+            for (String[] r : rows) {
+                width[i] = Math.max(width[i], r[i].length());
+            }
+        }
+        out.println(markdownRow(header, width));
+        String[] rule = new String[header.length];
+        for (int i = 0; i < rule.length; i++) {
+            rule[i] = "-".repeat(width[i]);
+        }
+        out.println(markdownRow(rule, width));
+        for (String[] r : rows) {
+            out.println(markdownRow(r, width));
+        }
+    }
+
+    private static String markdownRow(String[] cells, int[] width) {
+        StringBuilder line = new StringBuilder("|");
+        for (int i = 0; i < cells.length; i++) {
+            line.append(' ').append(String.format("%-" + width[i] + "s", cells[i].replace("|", "\\|"))).append(" |");
+        }
+        return line.toString();
+    }
+
     private static void printRow(PrintWriter out, String[] cells, int[] width) {
         StringBuilder line = new StringBuilder();
         for (int i = 0; i < cells.length; i++) {

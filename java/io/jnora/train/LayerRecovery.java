@@ -25,8 +25,11 @@ import java.util.function.Consumer;
  *
  * <ol>
  *   <li>the outer factors come from the activation-aware SVD of the difference D = W − W_base
- *       ({@link NestedInitializer} on D with the adapter's config; the inner init is ZERO, so the
- *       layer starts exactly at W_base);</li>
+ *       ({@link NestedInitializer} on D with the adapter's config). With the inner init ZERO (or
+ *       RANDOM_OUTER) the layer starts exactly at W_base. With SIGMA the inner pair starts at the top
+ *       r_in singular values of D's AwSVD, so the layer starts at W_base + D_{r_in} (the SVD head start
+ *       of NoRA §3.2) and no residual is formed: the PiSSA residual W_base − s·BB'₀A'₀A would subtract
+ *       the very correction the recovery is after;</li>
  *   <li>AdamW trains A', B' on minibatches of the training rows to minimise the mean of
  *       ‖X (W_base + ΔW − W)ᵀ‖²_F. The layer trained has the base W_base − W = −D and the target 0: the
  *       same loss and gradients, without subtracting two large outputs (which would cost float32
@@ -79,6 +82,8 @@ public final class LayerRecovery implements AutoCloseable {
     private final long seed;
     private final int progressEvery;
     private final Consumer<StepReport> progress;
+    private final int evaluateEvery;
+    private final Consumer<HeldOutError> evaluation;
     private final NestedLinear layer;  // base −D: its output is the output error itself
     private final Trainer trainer;
     private final float[] weight;
@@ -96,6 +101,8 @@ public final class LayerRecovery implements AutoCloseable {
         this.seed = b.seed;
         this.progressEvery = b.progressEvery;
         this.progress = b.progress;
+        this.evaluateEvery = b.evaluateEvery;
+        this.evaluation = b.evaluation;
 
         int rows = b.calibrationCount;
         if (b.heldOut != null) {
@@ -146,7 +153,9 @@ public final class LayerRecovery implements AutoCloseable {
 
     /**
      * Trains (once) and measures; {@link NonFiniteTrainingException} when a step meets a NaN, with the
-     * adapter left as it was before that step. Progress goes to the listener every so many steps.
+     * adapter left as it was before that step. Progress goes to the listener every so many steps, and
+     * so does the held-out error when asked for ({@link Builder#evaluateEvery}); the report's seconds
+     * leave those evaluations out.
      */
     public RecoveryReport run() {
         requireOpen();
@@ -171,6 +180,7 @@ public final class LayerRecovery implements AutoCloseable {
         }
 
         long start = System.nanoTime();
+        long evaluationNanos = 0;
         double lastLoss = Double.NaN;
         int[] order = new int[trainCount];
         for (int i = 0; i < order.length; i++) {
@@ -179,7 +189,10 @@ public final class LayerRecovery implements AutoCloseable {
         int cursor = trainCount;  // start with a fresh epoch
         int epoch = 0;
         float[] batch = new float[batchRows * n];
-        try (Matrix x = context.zeros(batchRows, n); Matrix zero = context.zeros(batchRows, m)) {
+        try (Matrix x = context.zeros(batchRows, n); Matrix zero = context.zeros(batchRows, m);
+                Matrix xt = evaluation == null ? null : context.matrix(testCount, n, testRows);
+                Matrix yt = evaluation == null ? null : context.zeros(testCount, m)) {
+            double reference = evaluation == null ? 0 : referenceSquares(xt, yt);
             for (int s = 1; s <= steps; s++) {
                 if (cursor + batchRows > trainCount) {
                     shuffle(order, new SplittableRandom(seed + 0x9E3779B97F4A7C15L * ++epoch));
@@ -195,9 +208,14 @@ public final class LayerRecovery implements AutoCloseable {
                 if (progress != null && (s % progressEvery == 0 || s == steps)) {
                     progress.accept(r);
                 }
+                if (evaluation != null && (s % evaluateEvery == 0 || s == steps)) {
+                    long e0 = System.nanoTime();
+                    evaluation.accept(new HeldOutError(s, heldOutError(xt, yt, reference)));
+                    evaluationNanos += System.nanoTime() - e0;
+                }
             }
         }
-        double seconds = (System.nanoTime() - start) / 1e9;
+        double seconds = (System.nanoTime() - start - evaluationNanos) / 1e9;
         requireFiniteFactors();
 
         double errorAfter;
@@ -228,6 +246,14 @@ public final class LayerRecovery implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** ‖X_t Wᵀ‖², using {@code scratch} (T_t×m). */
+    private double referenceSquares(Matrix xt, Matrix scratch) {
+        try (Matrix w = context.matrix(m, n, weight)) {
+            context.linear(xt, w, scratch);
+        }
+        return TensorOps.sumOfSquares(List.of(scratch));
     }
 
     /** ‖X_t (W_base + ΔW − W)ᵀ‖ / ‖X_t Wᵀ‖: the trained layer's output is the numerator's matrix. */
@@ -272,11 +298,17 @@ public final class LayerRecovery implements AutoCloseable {
 
     /**
      * The adapter as it stands, for W_base (SPEC §5): the outer pair of the SVD of D, the trained inner
-     * pair, and the config's metadata. Its base, in the file's sense, is {@link #prunedWeight()}.
+     * pair, and the config's metadata. Its base, in the file's sense, is {@link #prunedWeight()}. Not for
+     * a SIGMA run: a file's SIGMA layer runs on a residual, which this recovery does not form.
      */
     public AdapterLayer adapterLayer(String name) {
         requireOpen();
         NoraConfig cfg = outer.config();
+        if (cfg.init() == InnerInit.SIGMA) {
+            throw new IllegalStateException("LayerRecovery.adapterLayer: a SIGMA recovery runs on W_base without a "
+                    + "residual, which an adapter file's sigma layer cannot express (SPEC §5); use zero or random-outer "
+                    + "for an adapter to write");
+        }
         return new AdapterLayer(name, m, n, cfg.outerRank(), cfg.innerRank(), cfg.alpha(), cfg.rule().metadataName(),
                 outer.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(), cfg.split().metadataName(),
                 outer.svdUsed() == null ? "none" : outer.svdUsed().name().toLowerCase(java.util.Locale.ROOT),
@@ -319,6 +351,8 @@ public final class LayerRecovery implements AutoCloseable {
         private String layerName = "layer";
         private int progressEvery = 50;
         private Consumer<StepReport> progress;
+        private int evaluateEvery;
+        private Consumer<HeldOutError> evaluation;
 
         private Builder(NoraContext context) {
             this.context = Objects.requireNonNull(context, "context");
@@ -351,7 +385,7 @@ public final class LayerRecovery implements AutoCloseable {
             return this;
         }
 
-        /** The adapter: outer and inner rank, scaling, α and rule; the inner init must be ZERO or RANDOM_OUTER. */
+        /** The adapter: outer and inner rank, scaling, α, rule and inner init (SIGMA: see the class comment). */
         public Builder adapter(NoraConfig cfg) {
             this.adapter = Objects.requireNonNull(cfg, "adapter");
             return this;
@@ -406,6 +440,19 @@ public final class LayerRecovery implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Calls {@code listener} with the held-out error every {@code every} steps and after the last (a
+         * forward over the held-out rows each time, not counted in the report's seconds).
+         */
+        public Builder evaluateEvery(int every, Consumer<HeldOutError> listener) {
+            if (every < 1) {
+                throw new InvalidHyperparameterException("LayerRecovery: evaluate every " + every + " steps (must be ≥ 1)");
+            }
+            this.evaluateEvery = every;
+            this.evaluation = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
         /** Validates, prunes, initialises the outer factors and computes the optimum (host and backend work). */
         public LayerRecovery build() {
             final String op = "LayerRecovery.build";
@@ -429,10 +476,6 @@ public final class LayerRecovery implements AutoCloseable {
             }
             if (heldOut != null && calibrationCount < 1) {
                 throw new ShapeMismatchException(op + ": no calibration rows");
-            }
-            if (adapter.init() == InnerInit.SIGMA) {
-                throw new IllegalArgumentException(op + ": recovery starts from W_base with B' = 0: the inner init must be "
-                        + "zero or random-outer, not sigma");
             }
             if (batchRows < 1) {
                 throw new InvalidHyperparameterException(op + ": batch rows must be ≥ 1, got " + batchRows);

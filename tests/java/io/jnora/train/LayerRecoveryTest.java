@@ -128,6 +128,49 @@ class LayerRecoveryTest {
         assertEquals(java.util.List.of(10, 20, 25), seen);
     }
 
+    /**
+     * SIGMA starts the inner pair at the top r_in singular values of D's AwSVD, on W_base without a
+     * residual: with WHITEN outer factors the layer starts next to the closed-form optimum (both are
+     * whitened truncations of D; λ differs, 1e-3 against 1e-8), far below W_base's own error, and an
+     * adapter file, whose sigma layers run on a residual, is refused.
+     */
+    @Test
+    void sigmaRecoveryStartsAtTheTruncatedDifference() {
+        SyntheticLayer s = SyntheticLayer.random(SEED, 48, 40, 12, 3, 1f);
+        float[] x = s.inputs(SEED + 1, 1000);
+        NoraConfig sigma = whitened(12, 3).toBuilder().init(InnerInit.SIGMA).build();
+        double zeroBefore;
+        try (LayerRecovery job = LayerRecovery.builder(ctx).weight(s.baseWeight, 48, 40).pruning(Pruning.magnitude(0.5))
+                .calibration(x, 1000).adapter(whitened(12, 3)).steps(1).build()) {
+            zeroBefore = job.run().errorBefore();
+        }
+        try (LayerRecovery job = LayerRecovery.builder(ctx).weight(s.baseWeight, 48, 40).pruning(Pruning.magnitude(0.5))
+                .calibration(x, 1000).adapter(sigma).steps(20).optimizer(AdamWConfig.builder().learningRate(1e-4).build())
+                .build()) {
+            RecoveryReport r = job.run();
+            String why = r + " (seed " + SEED + "; ZERO starts at " + zeroBefore + ")";
+            assertTrue(r.errorBefore() <= 1.05 * r.errorOptimum(), "SIGMA starts at the optimum: " + why);
+            assertTrue(r.errorBefore() < 0.8 * zeroBefore, "and below W_base: " + why);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> job.adapterLayer("layer"));
+            assertTrue(e.getMessage().contains("residual"), e.getMessage());
+        }
+    }
+
+    /** The learning curve: every so many steps and after the last; its last point is the report's error after. */
+    @Test
+    void heldOutErrorIsReportedEverySoManyStepsAndAfterTheLast() {
+        SyntheticLayer s = SyntheticLayer.random(SEED, 20, 16, 4, 2, 1f);
+        java.util.List<HeldOutError> seen = new java.util.ArrayList<>();
+        try (LayerRecovery job = LayerRecovery.builder(ctx).weight(s.baseWeight, 20, 16).pruning(Pruning.magnitude(0.5))
+                .calibration(s.inputs(SEED, 100), 100).adapter(whitened(4, 2)).steps(25).evaluateEvery(10, seen::add)
+                .build()) {
+            RecoveryReport r = job.run();
+            assertEquals(java.util.List.of(10, 20, 25), seen.stream().map(HeldOutError::step).toList());
+            assertEquals(r.errorAfter(), seen.get(2).error(), 1e-6 * r.errorAfter());
+            assertTrue(seen.get(0).error() < r.errorBefore(), seen + " from " + r.errorBefore());
+        }
+    }
+
     @Test
     void badSettingsAreTypedErrors() {
         SyntheticLayer s = SyntheticLayer.random(SEED, 20, 16, 4, 2, 1f);
@@ -138,10 +181,8 @@ class LayerRecoveryTest {
         assertThrows(InvalidRankException.class, () -> base.pruning(Pruning.rank(17)).steps(5).build());
         assertThrows(InvalidHyperparameterException.class, () -> base.pruning(Pruning.magnitude(0.5)).steps(5)
                 .optimizer(AdamWConfig.builder().schedule(LearningRateSchedule.warmupCosine(0, 6)).build()).build());
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LayerRecovery.builder(ctx)
-                .weight(s.baseWeight, 20, 16).calibration(x, 50).pruning(Pruning.magnitude(0.5))
-                .adapter(NoraConfig.builder().outerRank(4).innerRank(2).init(InnerInit.SIGMA).build()).build());
-        assertTrue(e.getMessage().contains("sigma"), e.getMessage());
+        assertThrows(InvalidHyperparameterException.class, () -> base.pruning(Pruning.magnitude(0.5)).steps(5)
+                .evaluateEvery(0, p -> { }));
         assertThrows(io.jnora.ShapeMismatchException.class, () -> LayerRecovery.builder(ctx).weight(s.baseWeight, 20, 16)
                 .calibration(x, 49).pruning(Pruning.magnitude(0.5)).adapter(whitened(4, 2)).build());
     }

@@ -1,0 +1,502 @@
+package io.jnora.train;
+
+import io.jnora.LoraLinear;
+import io.jnora.Matrix;
+import io.jnora.NoraContext;
+import io.jnora.ShapeMismatchException;
+import io.jnora.TensorOps;
+import io.jnora.init.InnerInit;
+import io.jnora.init.NestedInitializer;
+import io.jnora.init.NoraConfig;
+import io.jnora.init.ScaleMode;
+import io.jnora.init.ScalingRule;
+import io.jnora.init.SvdMethod;
+import io.jnora.stats.ActivationStats;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Layer-wise recovery (SPEC §2.10) with a plain LoRA of rank k, both factors trained: the baseline a
+ * nested adapter ({@link LayerRecovery}) is compared against at equal trainable parameters. The job is
+ * the same as LayerRecovery's: the same pruning, row split (held-out rows given, or the last 10% of the
+ * calibration rows), loss (the mean of ‖X (W_base + ΔW − W)ᵀ‖², trained on the base −D with target 0),
+ * minibatch order, AdamW, schedule and held-out error; what differs is the adapter: ΔW = s·B A with
+ * A (k×n) and B (m×k) initialised as PEFT does (A Kaiming-uniform, B = 0, so the layer starts at W_base)
+ * and no SVD of anything. The closed-form optimum is the best rank-k correction (the WHITEN truncation
+ * of D at λ → 0), which a plain LoRA can reach.
+ *
+ * <pre>{@code
+ * try (LoraRecovery job = LoraRecovery.builder(ctx).weight(w, m, n).pruning(Pruning.magnitude(0.5))
+ *         .calibration(x, rows).rank(8).steps(400).build()) {
+ *     RecoveryReport report = job.run();
+ * }
+ * }</pre>
+ */
+public final class LoraRecovery implements AutoCloseable {
+    private final NoraContext context;
+    private final int m;
+    private final int n;
+    private final int rank;
+    private final float[] weight;
+    private final Pruning pruning;
+    private final float[] prunedWeight;
+    private final float[] difference;          // D = W − W_base
+    private final float[] optimumCorrection;   // D_k
+    private final float[] trainRows;
+    private final int trainCount;
+    private final float[] testRows;
+    private final int testCount;
+    private final boolean heldOutGiven;
+    private final int steps;
+    private final int batchRows;
+    private final long seed;
+    private final AdamWConfig optimizer;
+    private final int evaluateEvery;
+    private final Consumer<HeldOutError> evaluation;
+    private final LoraLinear layer;  // base −D: its output is the output error itself
+    private final Matrix gradA;
+    private final Matrix gradB;
+    private final List<Matrix> params;
+    private final List<Matrix> grads;
+    private final List<Matrix> expAvg;
+    private final List<Matrix> expAvgSq;
+    private RecoveryReport report;
+    private boolean closed;
+
+    private LoraRecovery(Builder b, int steps, AdamWConfig optimizer) {
+        this.context = b.context;
+        this.m = b.m;
+        this.n = b.n;
+        this.rank = b.rank;
+        this.weight = b.weight;
+        this.pruning = b.pruning;
+        this.steps = steps;
+        this.seed = b.seed;
+        this.optimizer = optimizer;
+        this.evaluateEvery = b.evaluateEvery;
+        this.evaluation = b.evaluation;
+
+        int rows = b.calibrationCount;
+        if (b.heldOut != null) {
+            heldOutGiven = true;
+            trainCount = rows;
+            testRows = b.heldOut;
+            testCount = b.heldOutCount;
+        } else {
+            heldOutGiven = false;
+            testCount = Math.max(1, rows / 10);
+            trainCount = rows - testCount;
+            testRows = Arrays.copyOfRange(b.calibration, trainCount * n, rows * n);
+        }
+        trainRows = trainCount == rows ? b.calibration : Arrays.copyOf(b.calibration, trainCount * n);
+        this.batchRows = Math.min(b.batchRows, trainCount);
+
+        prunedWeight = pruning.apply(weight, m, n);
+        difference = new float[weight.length];
+        float[] negated = new float[weight.length];
+        for (int i = 0; i < weight.length; i++) {
+            difference[i] = weight[i] - prunedWeight[i];
+            negated[i] = -difference[i];
+        }
+        ActivationStats stats = ActivationStats.create(n, true);
+        stats.accumulate(trainRows, trainCount);
+        NoraConfig optimumConfig = NoraConfig.builder().outerRank(rank).innerRank(1)
+                .scaleMode(ScaleMode.whiten(LayerRecovery.OPTIMUM_RIDGE)).svd(SvdMethod.EXACT).init(InnerInit.ZERO).build();
+        optimumCorrection = NestedInitializer.initialize(null, difference, m, n, stats, optimumConfig).outerProduct();
+
+        // PEFT's init: lora_A Kaiming-uniform (a = √5: U(±1/√n)), lora_B = 0.
+        SplittableRandom rng = new SplittableRandom(b.initSeed);
+        float[] a = new float[rank * n];
+        double bound = 1 / Math.sqrt(n);
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) ((2 * rng.nextDouble() - 1) * bound);
+        }
+        layer = LoraLinear.create(context, negated, m, n, rank, a, new float[m * rank], (float) b.scale);
+        Matrix[] state = new Matrix[6];
+        try {
+            state[0] = context.zeros(rank, n);
+            state[1] = context.zeros(m, rank);
+            state[2] = context.zeros(rank, n);
+            state[3] = context.zeros(m, rank);
+            state[4] = context.zeros(rank, n);
+            state[5] = context.zeros(m, rank);
+        } catch (RuntimeException e) {
+            for (Matrix s : state) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+            layer.close();
+            throw e;
+        }
+        gradA = state[0];
+        gradB = state[1];
+        params = List.of(layer.loraA(), layer.loraB());
+        grads = List.of(gradA, gradB);
+        expAvg = List.of(state[2], state[3]);
+        expAvgSq = List.of(state[4], state[5]);
+    }
+
+    public static Builder builder(NoraContext context) {
+        return new Builder(context);
+    }
+
+    /** Trainable parameters: k·(m + n). */
+    public long trainableParameters() {
+        return layer.trainableParameters();
+    }
+
+    /**
+     * Trains (once) and measures, as {@link LayerRecovery#run()}: {@link NonFiniteTrainingException} when
+     * a step meets a NaN, before that step's update; the report's seconds leave the held-out evaluations
+     * out.
+     */
+    public RecoveryReport run() {
+        requireOpen();
+        if (report != null) {
+            return report;
+        }
+        double errorBefore;
+        double errorOptimum;
+        double reference;
+        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix y = context.zeros(testCount, m)) {
+            reference = referenceSquares(xt, y);
+            errorBefore = heldOutError(xt, y, reference);
+            float[] gap = new float[difference.length];
+            for (int i = 0; i < gap.length; i++) {
+                gap[i] = optimumCorrection[i] - difference[i];
+            }
+            try (Matrix g = context.matrix(m, n, gap)) {
+                context.linear(xt, g, y);
+                errorOptimum = ratio(TensorOps.sumOfSquares(List.of(y)), reference);
+            }
+        }
+
+        long start = System.nanoTime();
+        long evaluationNanos = 0;
+        double lastLoss = Double.NaN;
+        int[] order = new int[trainCount];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        int cursor = trainCount;  // start with a fresh epoch
+        int epoch = 0;
+        float[] batch = new float[batchRows * n];
+        try (Matrix x = context.zeros(batchRows, n); Matrix residual = context.zeros(batchRows, m);
+                Matrix xt = evaluation == null ? null : context.matrix(testCount, n, testRows);
+                Matrix yt = evaluation == null ? null : context.zeros(testCount, m)) {
+            for (int s = 1; s <= steps; s++) {
+                // The same minibatch order as LayerRecovery's for the same seed.
+                if (cursor + batchRows > trainCount) {
+                    shuffle(order, new SplittableRandom(seed + 0x9E3779B97F4A7C15L * ++epoch));
+                    cursor = 0;
+                }
+                for (int k = 0; k < batchRows; k++) {
+                    System.arraycopy(trainRows, order[cursor + k] * n, batch, k * n, n);
+                }
+                cursor += batchRows;
+                x.copyFrom(batch);
+                lastLoss = step(s, x, residual);
+                if (evaluation != null && (s % evaluateEvery == 0 || s == steps)) {
+                    long e0 = System.nanoTime();
+                    evaluation.accept(new HeldOutError(s, heldOutError(xt, yt, reference)));
+                    evaluationNanos += System.nanoTime() - e0;
+                }
+            }
+        }
+        double seconds = (System.nanoTime() - start - evaluationNanos) / 1e9;
+        requireFiniteFactors();
+
+        double errorAfter;
+        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix y = context.zeros(testCount, m)) {
+            errorAfter = heldOutError(xt, y, reference);
+        }
+        report = new RecoveryReport(pruning.toString(), trainCount, testCount, heldOutGiven, steps, errorBefore, errorAfter,
+                errorOptimum, lastLoss, seconds);
+        return report;
+    }
+
+    /**
+     * One AdamW step on the mean squared error against 0, as {@link Trainer#regressionStep}: the loss,
+     * dY = 2·R/(T·m), the backward, the global gradient norm (clipped if configured), the update.
+     */
+    private double step(int t, Matrix x, Matrix residual) {
+        layer.forward(x, residual);
+        double count = (double) x.rows() * m;
+        double loss = TensorOps.sumOfSquares(List.of(residual)) / count;
+        if (!Double.isFinite(loss)) {
+            throw new NonFiniteTrainingException("LoraRecovery: step " + t + ": the loss is " + loss + "; the step was "
+                    + "not applied, the parameters are unchanged", t, "layer");
+        }
+        TensorOps.multiplyAdd((float) (2.0 / count), residual, null, 0f, residual);
+        layer.backward(x, residual, gradA, gradB, null);
+        double norm = Math.sqrt(TensorOps.sumOfSquares(grads));
+        if (!Double.isFinite(norm)) {
+            throw new NonFiniteTrainingException("LoraRecovery: step " + t + ": the gradient norm is " + norm + "; the "
+                    + "step was not applied, the parameters are unchanged", t, "layer");
+        }
+        double scale = optimizer.clipsGradients() && norm > optimizer.maxGradNorm() ? optimizer.maxGradNorm() / norm : 1.0;
+        TensorOps.adamwStep(params, grads, expAvg, expAvgSq, (float) optimizer.learningRate(t), (float) optimizer.beta1(),
+                (float) optimizer.beta2(), (float) optimizer.epsilon(), (float) optimizer.weightDecay(), (float) scale, t);
+        return loss;
+    }
+
+    private void requireFiniteFactors() {
+        for (Matrix f : params) {
+            float[] v = f.toArray();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) {
+                    String name = f == layer.loraA() ? "A" : "B";
+                    throw new NonFiniteTrainingException("LoraRecovery: after step " + steps + ": " + name + " element ["
+                            + i / f.cols() + ", " + i % f.cols() + "] is " + v[i] + " (the learning rate is too large)",
+                            steps, "layer");
+                }
+            }
+        }
+    }
+
+    private double referenceSquares(Matrix xt, Matrix scratch) {
+        try (Matrix w = context.matrix(m, n, weight)) {
+            context.linear(xt, w, scratch);
+        }
+        return TensorOps.sumOfSquares(List.of(scratch));
+    }
+
+    /** ‖X_t (W_base + ΔW − W)ᵀ‖ / ‖X_t Wᵀ‖: the trained layer's output is the numerator's matrix. */
+    private double heldOutError(Matrix xt, Matrix scratch, double referenceSquares) {
+        layer.forward(xt, scratch);
+        return ratio(TensorOps.sumOfSquares(List.of(scratch)), referenceSquares);
+    }
+
+    private static double ratio(double errorSquares, double referenceSquares) {
+        return referenceSquares == 0 ? Math.sqrt(errorSquares) : Math.sqrt(errorSquares / referenceSquares);
+    }
+
+    private static void shuffle(int[] order, SplittableRandom rng) {
+        for (int i = order.length - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+    }
+
+    /** W_base (m×n; a copy). */
+    public float[] prunedWeight() {
+        return prunedWeight.clone();
+    }
+
+    /** lora_A as it stands (k×n). */
+    public float[] loraA() {
+        requireOpen();
+        return layer.loraA().toArray();
+    }
+
+    /** lora_B as it stands (m×k). */
+    public float[] loraB() {
+        requireOpen();
+        return layer.loraB().toArray();
+    }
+
+    /** The scale s of ΔW = s·B A. */
+    public float scale() {
+        return layer.scale();
+    }
+
+    /** The report of {@link #run()}, or null before it. */
+    public RecoveryReport report() {
+        return report;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("LoraRecovery is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (List<Matrix> list : List.of(grads, expAvg, expAvgSq)) {
+            list.forEach(Matrix::close);
+        }
+        layer.close();
+    }
+
+    /** The job's inputs and settings; validated at {@link #build()}, which prunes and computes the optimum. */
+    public static final class Builder {
+        private final NoraContext context;
+        private float[] weight;
+        private int m = -1;
+        private int n = -1;
+        private Pruning pruning;
+        private float[] calibration;
+        private int calibrationCount;
+        private float[] heldOut;
+        private int heldOutCount;
+        private int rank = -1;
+        private Double alpha;
+        private ScalingRule rule = ScalingRule.LORA;
+        private double scale;
+        private AdamWConfig optimizer;
+        private Integer steps;
+        private int batchRows = LayerRecovery.DEFAULT_BATCH_ROWS;
+        private long seed = 0x5eedL;
+        private long initSeed = 0x5eedL;
+        private int evaluateEvery;
+        private Consumer<HeldOutError> evaluation;
+
+        private Builder(NoraContext context) {
+            this.context = Objects.requireNonNull(context, "context");
+        }
+
+        /** The original weight W, m×n row-major. */
+        public Builder weight(float[] w, int outFeatures, int inFeatures) {
+            this.weight = Objects.requireNonNull(w, "weight");
+            this.m = outFeatures;
+            this.n = inFeatures;
+            return this;
+        }
+
+        public Builder pruning(Pruning p) {
+            this.pruning = Objects.requireNonNull(p, "pruning");
+            return this;
+        }
+
+        /** Calibration rows (rows×n, row-major). */
+        public Builder calibration(float[] x, int rows) {
+            this.calibration = Objects.requireNonNull(x, "calibration");
+            this.calibrationCount = rows;
+            return this;
+        }
+
+        /** Held-out rows (rows×n); without them the last 10% of the calibration rows are held out. */
+        public Builder heldOut(float[] x, int rows) {
+            this.heldOut = Objects.requireNonNull(x, "heldOut");
+            this.heldOutCount = rows;
+            return this;
+        }
+
+        /** The LoRA rank k, 1 ≤ k ≤ min(m, n). */
+        public Builder rank(int k) {
+            this.rank = k;
+            return this;
+        }
+
+        /** α of the scale (default: the rank, so that s = 1 with the LoRA rule, SPEC §2.4). */
+        public Builder alpha(double a) {
+            this.alpha = a;
+            return this;
+        }
+
+        /** s = α/k (LORA, default) or α/√k (RORA). */
+        public Builder rule(ScalingRule r) {
+            this.rule = Objects.requireNonNull(r, "rule");
+            return this;
+        }
+
+        /** AdamW's settings; the default is {@link LayerRecovery}'s. */
+        public Builder optimizer(AdamWConfig cfg) {
+            this.optimizer = Objects.requireNonNull(cfg, "optimizer");
+            return this;
+        }
+
+        /** Training steps (default {@value LayerRecovery#DEFAULT_STEPS}, or the optimizer schedule's). */
+        public Builder steps(int count) {
+            this.steps = count;
+            return this;
+        }
+
+        /** Rows per minibatch (default {@value LayerRecovery#DEFAULT_BATCH_ROWS}, at most the training rows). */
+        public Builder batchRows(int rows) {
+            this.batchRows = rows;
+            return this;
+        }
+
+        /** Seed of the minibatch order (as LayerRecovery's seed). */
+        public Builder seed(long s) {
+            this.seed = s;
+            return this;
+        }
+
+        /** Seed of lora_A's Kaiming-uniform init (as the nested config's seed for A'). */
+        public Builder initSeed(long s) {
+            this.initSeed = s;
+            return this;
+        }
+
+        /** As {@link LayerRecovery.Builder#evaluateEvery}. */
+        public Builder evaluateEvery(int every, Consumer<HeldOutError> listener) {
+            if (every < 1) {
+                throw new InvalidHyperparameterException("LoraRecovery: evaluate every " + every + " steps (must be ≥ 1)");
+            }
+            this.evaluateEvery = every;
+            this.evaluation = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /** Validates, prunes, computes the optimum and initialises the factors. */
+        public LoraRecovery build() {
+            final String op = "LoraRecovery.build";
+            if (weight == null || pruning == null || calibration == null) {
+                throw new IllegalArgumentException(op + ": weight, pruning and calibration are all required");
+            }
+            if (m < 1 || n < 1 || weight.length != (long) m * n) {
+                throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
+            }
+            if (rank < 1 || rank > Math.min(m, n)) {
+                throw new io.jnora.InvalidRankException(op + ": rank k = " + rank + " must be in [1, min(m, n) = "
+                        + Math.min(m, n) + "] for the weight " + m + "×" + n);
+            }
+            if (calibrationCount < 0 || calibration.length != (long) calibrationCount * n) {
+                throw new ShapeMismatchException(op + ": calibration holds " + calibration.length + " values, expected "
+                        + calibrationCount + "×" + n + " (rows × the weight's " + n + " inputs)");
+            }
+            if (heldOut != null && (heldOutCount < 1 || heldOut.length != (long) heldOutCount * n)) {
+                throw new ShapeMismatchException(op + ": held-out rows hold " + heldOut.length + " values, expected "
+                        + heldOutCount + "×" + n + " with at least one row");
+            }
+            if (heldOut == null && calibrationCount < 2) {
+                throw new ShapeMismatchException(op + ": " + calibrationCount + " calibration rows cannot be split into "
+                        + "training and held-out rows; give at least 2, or held-out rows");
+            }
+            if (heldOut != null && calibrationCount < 1) {
+                throw new ShapeMismatchException(op + ": no calibration rows");
+            }
+            if (batchRows < 1) {
+                throw new InvalidHyperparameterException(op + ": batch rows must be ≥ 1, got " + batchRows);
+            }
+            double a = alpha == null ? rank : alpha;
+            scale = rule.scale(a, rank);
+            if (!Double.isFinite(scale) || scale == 0) {
+                throw new InvalidHyperparameterException(op + ": the scale s = " + scale + " (α = " + a + ", rule "
+                        + rule.metadataName() + ") must be finite and non-zero");
+            }
+            AdamWConfig cfg = optimizer;
+            int total;
+            if (cfg != null && !cfg.schedule().isConstant()) {
+                total = cfg.schedule().totalSteps();
+                if (steps != null && steps != total) {
+                    throw new InvalidHyperparameterException(op + ": " + steps + " steps asked but the optimizer's schedule "
+                            + "has " + total);
+                }
+            } else {
+                total = steps == null ? LayerRecovery.DEFAULT_STEPS : steps;
+                if (total < 1) {
+                    throw new InvalidHyperparameterException(op + ": steps must be ≥ 1, got " + total);
+                }
+                if (cfg == null) {
+                    cfg = AdamWConfig.builder().learningRate(LayerRecovery.DEFAULT_LEARNING_RATE)
+                            .schedule(LearningRateSchedule.warmupCosine(total / 20, total)).build();
+                }
+            }
+            return new LoraRecovery(this, total, cfg);
+        }
+    }
+}
