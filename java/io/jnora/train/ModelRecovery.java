@@ -167,6 +167,7 @@ public final class ModelRecovery implements AutoCloseable {
             Calibration.Rows held = test.get(l.name());
             AdamWConfig optimizer = AdamWConfig.builder().learningRate(learningRate)
                     .schedule(LearningRateSchedule.warmupCosine(steps / 20, steps)).build();
+            long layerStart = System.nanoTime();
             RecoveryReport r;
             try (LayerRecovery job = LayerRecovery.builder(context).weight(l.weight(), l.outFeatures(), l.inFeatures())
                     .pruning(pruning).calibration(rows.values(), rows.count()).heldOut(held.values(), held.count())
@@ -178,8 +179,9 @@ public final class ModelRecovery implements AutoCloseable {
             layers.add(new ModelRecoveryReport.Layer(l.name(), l.outFeatures(), l.inFeatures(), spec.outlierRatio(), outer,
                     inner, r));
             progress.accept(String.format(Locale.ROOT, "layer %d/%d %s %d×%d r %d r_in %d: held-out error %.4f -> %.4f"
-                    + " (optimum %.4f), %.1f s", i + 1, linears.size(), l.name(), l.outFeatures(), l.inFeatures(), outer,
-                    inner, r.errorBefore(), r.errorAfter(), r.errorOptimum(), r.seconds()));
+                    + " (optimum %.4f); %.1f s, %.1f of them training", i + 1, linears.size(), l.name(), l.outFeatures(),
+                    l.inFeatures(), outer, inner, r.errorBefore(), r.errorAfter(), r.errorOptimum(),
+                    (System.nanoTime() - layerStart) / 1e9, r.seconds()));
         }
 
         // Before: the pruned weights alone (the adapters with B' = A' = 0 run exactly on W_base).
