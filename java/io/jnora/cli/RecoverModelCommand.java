@@ -217,9 +217,10 @@ final class RecoverModelCommand implements Callable<Integer> {
             stdout.printf(Locale.ROOT, "adapters: outer rank r = %d (at most min(m, n)), %s scaling, inner ranks under a"
                     + " budget of %,d trainable parameters; %d AdamW steps per layer of %d rows, lr %s%n", rank,
                     adapter.scaleMode(), first.budget(), steps, batchRows, lr);
-            stdout.printf(Locale.ROOT, "rows: each layer's inputs in the unpruned model, from %d calibration sentences (at"
-                    + " most %d rows per layer); held out: %d sentences (at most %d rows per layer)%n",
-                    first.calibrationSentences(), calibrationRows, first.heldOutSentences(), heldOutRows);
+            var rows = first.layers().get(0).recovery();
+            stdout.printf(Locale.ROOT, "rows: each layer's inputs in the unpruned model, %d from %d calibration sentences"
+                    + " (at most %d per layer); held out: %d from %d sentences (at most %d per layer)%n", rows.trainRows(),
+                    first.calibrationSentences(), calibrationRows, rows.testRows(), first.heldOutSentences(), heldOutRows);
             stdout.println();
             stdout.println("per layer: held-out output error ‖X_t (W_base + ΔW − W)ᵀ‖/‖X_t Wᵀ‖ before, after training, and"
                     + " at the closed-form optimum of its r_in");

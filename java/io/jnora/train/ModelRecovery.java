@@ -19,6 +19,7 @@ import io.jnora.model.Calibration;
 import io.jnora.stats.ActivationStats;
 import io.jnora.text.Encoding;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -257,7 +258,7 @@ public final class ModelRecovery implements AutoCloseable {
 
     /** Each layer's W_base (m×n; the arrays themselves, not copies), in depth order. Empty before {@link #run()}. */
     public Map<String, float[]> prunedWeights() {
-        return java.util.Collections.unmodifiableMap(prunedWeights);
+        return Collections.unmodifiableMap(prunedWeights);
     }
 
     private void requireOpen() {
