@@ -81,7 +81,7 @@ final class RecoverModelCommand implements Callable<Integer> {
     int steps;
 
     @Option(names = "--lr", defaultValue = "" + LayerRecovery.DEFAULT_LEARNING_RATE,
-            description = "Peak learning rate, warm-up over 5% of the steps then cosine decay (default: ${DEFAULT-VALUE}).")
+            description = "Peak learning rate, warm-up over 5%% of the steps then cosine decay (default: ${DEFAULT-VALUE}).")
     double lr;
 
     @Option(names = "--batch-rows", defaultValue = "" + ModelRecovery.DEFAULT_BATCH_ROWS,
