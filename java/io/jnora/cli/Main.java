@@ -13,7 +13,8 @@ import picocli.CommandLine.Command;
 @Command(name = "jnora", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Nested low-rank adapters (NoRA) on the GPU and CPU.",
         subcommands = {InfoCommand.class, InitCommand.class, ForwardCommand.class, MergeCommand.class, RanksCommand.class,
-            RecoverCommand.class, ExperimentCommand.class, ExportPeftCommand.class, ImportPeftCommand.class, DemoCommand.class, BenchCommand.class,
+            RecoverCommand.class, RecoverModelCommand.class, ExperimentCommand.class, ExportPeftCommand.class,
+            ImportPeftCommand.class, DemoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

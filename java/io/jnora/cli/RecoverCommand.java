@@ -56,7 +56,7 @@ final class RecoverCommand implements Callable<Integer> {
     String calib;
 
     @Option(names = "--test", paramLabel = "FILE#TENSOR",
-            description = "Held-out rows (default: the last 10% of the calibration rows, not trained on).")
+            description = "Held-out rows (default: the last 10%% of the calibration rows, not trained on).")
     String test;
 
     @Option(names = "--prune", required = true, paramLabel = "magnitude:F|rank:R",
