@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 build=${BUILD:-$(mktemp -d /tmp/jnora-emulate.XXXXXX)}
 mkdir -p "$build/src" "$build/include"
-cp "$here/cuda_runtime.h" "$build/include/"
+cp "$here/cuda_runtime.h" "$here/cuda_bf16.h" "$here/cuda_fp16.h" "$build/include/"
 prep() {  # kernel<<<grid, block, shared, stream>>>(args) -> emu::Launch(grid, block, shared, stream).run(kernel, args)
     perl -0pe 's/extern __shared__ (\w+) (\w+)\[\];/$1* $2 = static_cast<$1*>(emu_dynamic_shared);/g;
                s/([\w:]+(?:<\w+>)?)<<<(.*?)>>>\(/emu::Launch($2).run($1, /gs;
