@@ -152,7 +152,7 @@ final class RecoverCommand implements Callable<Integer> {
         // Every setting is validated before the (possibly large) tensors are read.
         Pruning pruning = Pruning.parse(prune);
         if (steps < 1) {
-            throw new InvalidHyperparameterException("recover: --steps must be ≥ 1, got " + steps);
+            throw new InvalidHyperparameterException("--steps must be ≥ 1, got " + steps);
         }
         int warmupSteps = warmup == null ? steps / 20 : warmup;
         AdamWConfig optimizer = AdamWConfig.builder().learningRate(lr).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
@@ -166,11 +166,11 @@ final class RecoverCommand implements Callable<Integer> {
         }
         NoraConfig adapter = cfgBuilder.build();
         if (adapter.init() == InnerInit.SIGMA) {
-            throw new IllegalArgumentException("recover: --init sigma does not apply: recovery starts from W_base with B' = 0 "
+            throw new IllegalArgumentException("--init sigma does not apply: recovery starts from W_base with B' = 0 "
                     + "(use zero or random-outer)");
         }
         if (progressEvery < 1) {
-            throw new IllegalArgumentException("recover: --progress-every must be ≥ 1, got " + progressEvery);
+            throw new IllegalArgumentException("--progress-every must be ≥ 1, got " + progressEvery);
         }
         Path base = baseOut != null ? baseOut : sibling(out, ".base.safetensors");
         Path state = stateOut != null ? stateOut : sibling(out, ".optimizer.safetensors");
@@ -179,21 +179,21 @@ final class RecoverCommand implements Callable<Integer> {
         int m = w.m();
         int n = w.n();
         if (rank > Math.min(m, n)) {
-            throw new io.jnora.InvalidRankException("recover: --rank " + rank + " exceeds min(m, n) = " + Math.min(m, n)
+            throw new io.jnora.InvalidRankException("--rank " + rank + " exceeds min(m, n) = " + Math.min(m, n)
                     + " of the weight " + weight + " (" + m + "×" + n + ")");
         }
         if (pruning.kind() == Pruning.Kind.RANK && pruning.rank() > Math.min(m, n)) {
-            throw new io.jnora.InvalidRankException("recover: --prune " + prune + " keeps rank " + pruning.rank()
+            throw new io.jnora.InvalidRankException("--prune " + prune + " keeps rank " + pruning.rank()
                     + ", above min(m, n) = " + Math.min(m, n) + " of the weight " + weight + " (" + m + "×" + n + ")");
         }
         String widthReason = "the weight " + m + "×" + n + " takes " + n + " inputs";
         TensorInputs.Rows calibIn = TensorInputs.rows("recover", "--calib", calib, n, widthReason);
         if (calibIn.rows() == 0) {
-            throw new ShapeMismatchException("recover: calibration " + calib + " holds no rows");
+            throw new ShapeMismatchException("calibration " + calib + " holds no rows");
         }
         TensorInputs.Rows testIn = test == null ? null : TensorInputs.rows("recover", "--test", test, n, widthReason);
         if (testIn != null && testIn.rows() == 0) {
-            throw new ShapeMismatchException("recover: held-out rows " + test + " hold no rows");
+            throw new ShapeMismatchException("held-out rows " + test + " hold no rows");
         }
 
         try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
