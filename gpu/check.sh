@@ -53,6 +53,8 @@ step demo "$JAVA" -jar "$carry/jnora.jar" demo --synthetic --backend cuda  # the
 step bench-cuda "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --iterations 200
 step bench-cuda-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
 step bench-cuda-T4096-tf32 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --tf32 --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-cuda-bf16-T4096 "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --precision bfloat16 --rows 4096 --in 4096 --out 4096 --rank 256 --inner-rank 16
+step bench-cuda-bf16-decode "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --precision bfloat16 --rows 1 --in 4096 --out 4096 --rank 256 --inner-rank 16 --iterations 200
 step bench-cuda-decode "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --rows 1 --in 4096 --out 4096 --rank 256 --inner-rank 16 --iterations 200
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-set-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite set --backend cuda
@@ -72,6 +74,8 @@ grep -h -E "passed, .* failed" "$log/kernel-check.txt" | sed 's/^/  kernel check
 grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda.txt" | sed 's/^/  /'
 grep -h -E "base GEMM alone|forward, effective" "$log/bench-cuda-decode.txt" | sed 's/^/  T=1 /'
 grep -h -E "base GEMM alone|forward, effective" "$log/bench-cuda-T4096.txt" | sed 's/^/  T=4096 /'
+grep -h -E "base GEMM alone|forward, effective|backward" "$log/bench-cuda-bf16-T4096.txt" | sed 's/^/  bf16 T=4096 /'
+grep -h -E "base GEMM alone|forward, effective" "$log/bench-cuda-bf16-decode.txt" | sed 's/^/  bf16 T=1 /'
 grep -h -E "^4096×4096" "$log/bench-init-cuda.txt" | sed 's/^/  init /'
 tail -1 "$log/bench-set-cuda.txt" | sed 's/^/  set /'
 grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'

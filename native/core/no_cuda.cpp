@@ -58,6 +58,11 @@ jnora_status_t jnora_activation_stats(jnora_handle_t, int, int, const float*, in
 jnora_status_t jnora_convert(jnora_handle_t, long long, jnora_precision_t, const void*, jnora_precision_t, void*) {
     return JNORA_NOT_BUILT();
 }
+jnora_status_t jnora_decode_forward_half(jnora_handle_t, jnora_precision_t, int, int, int, const void*, int,
+                                         const void*, int, int, float, const void*, int, const void*, int, int, float*,
+                                         void*, int) {
+    return JNORA_NOT_BUILT();
+}
 int jnora_decode_splits(int, int, int) {
     return 1;
 }

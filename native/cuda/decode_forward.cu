@@ -13,6 +13,9 @@
 // floor is ~20 us at any T <= 16; X (T x n) and A, B (k x 4096 each, 256 KiB) add < 1%. The
 // three-launch path pays two extra launches (~2-3 us each, ~25% of the floor); this one pays one
 // small launch (the shrink, 32-256 blocks reading X and A once).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "cuda_check.cuh"
 #include "kernels.cuh"
 
@@ -46,6 +49,16 @@ constexpr int kGemvThreads = 256;    // 8 warps
 constexpr int kRowsPerWarp = 2;      // rows of W a warp reduces (two independent load streams)
 constexpr int kChunk = 512;          // columns of X staged in shared memory per pass (16 rows: 32 KiB)
 
+// The element types of X, W, A, B and Y: float32, or bfloat16/float16 read as float (products and
+// sums in float32) and written rounded to nearest.
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+template <typename E> __device__ __forceinline__ E from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -53,8 +66,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // Grid (rows, ceil(k / 8), splits): warp w of block (t, c, s) computes plane s of Z[t, c * 8 + w].
+template <typename E>
 __global__ void __launch_bounds__(kShrinkThreads)
-splitk_shrink_kernel(int k, int n, int slice, const float* __restrict__ x, int ldx, const float* __restrict__ a,
+splitk_shrink_kernel(int k, int n, int slice, const E* __restrict__ x, int ldx, const E* __restrict__ a,
                      int lda, float* __restrict__ z, int ldz, long long plane) {
     const long long t = blockIdx.x;
     const int kk = blockIdx.y * (kShrinkThreads / 32) + threadIdx.x / 32;
@@ -62,11 +76,11 @@ splitk_shrink_kernel(int k, int n, int slice, const float* __restrict__ x, int l
     const int lane = threadIdx.x % 32;
     const int begin = blockIdx.z * slice;
     const int end = min(n, begin + slice);
-    const float* xr = x + t * ldx;
-    const float* ar = a + (long long)kk * lda;
+    const E* xr = x + t * ldx;
+    const E* ar = a + (long long)kk * lda;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int l = begin + lane; l < end; l += 32) acc += xr[l] * ar[l];
+    for (int l = begin + lane; l < end; l += 32) acc += to_f(xr[l]) * to_f(ar[l]);
     acc = warp_sum(acc);
     if (lane == 0) z[blockIdx.z * plane + t * ldz + kk] = acc;
 }
@@ -75,11 +89,11 @@ splitk_shrink_kernel(int k, int n, int slice, const float* __restrict__ x, int l
 // (>= rows) rows of X, staged chunk by chunk in shared memory (rows past `rows` staged as zeros, so
 // the inner loop has no bound checks). The last pass stages scale * sum_s Z_s in place of X and
 // reads B's rows in place of W's. Every lane ends with every sum (xor reduction); lane t writes row t.
-template <int TT>
+template <typename E, int TT>
 __global__ void __launch_bounds__(kGemvThreads)
-decode_gemv_kernel(int rows, int m, int n, const float* __restrict__ x, int ldx, const float* __restrict__ w,
+decode_gemv_kernel(int rows, int m, int n, const E* __restrict__ x, int ldx, const E* __restrict__ w,
                    int ldw, int k, float scale, const float* __restrict__ z, int ldz, int splits, long long plane,
-                   const float* __restrict__ b, int ldb, float* __restrict__ y, int ldy) {
+                   const E* __restrict__ b, int ldb, E* __restrict__ y, int ldy) {
     __shared__ float xs[TT][kChunk];
     const int warp = threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
@@ -92,14 +106,14 @@ decode_gemv_kernel(int rows, int m, int n, const float* __restrict__ x, int ldx,
 
     // acc[i][t] += sum_l W'[j0 + i, l] xs[t][l] over a staged chunk of len columns, W' row j at
     // rows + j * stride (W's chunk, or B).
-    auto accumulate = [&](int len, const float* rows_base, long long stride) {
+    auto accumulate = [&](int len, const E* rows_base, long long stride) {
 #pragma unroll
         for (int i = 0; i < kRowsPerWarp; ++i) {
             const int j = j0 + i;
             if (j >= m) break;  // per warp, and no barrier inside
-            const float* wr = rows_base + (long long)j * stride;
+            const E* wr = rows_base + (long long)j * stride;
             for (int l = lane; l < len; l += 32) {
-                const float wv = wr[l];
+                const float wv = to_f(wr[l]);
 #pragma unroll
                 for (int t = 0; t < TT; ++t) acc[i][t] += wv * xs[t][l];
             }
@@ -112,7 +126,7 @@ decode_gemv_kernel(int rows, int m, int n, const float* __restrict__ x, int ldx,
         for (int i = threadIdx.x; i < TT * len; i += kGemvThreads) {
             const int t = i / len;
             const int l = i - t * len;
-            xs[t][l] = t < rows ? x[(long long)t * ldx + c0 + l] : 0.0f;
+            xs[t][l] = t < rows ? to_f(x[(long long)t * ldx + c0 + l]) : 0.0f;
         }
         __syncthreads();
         accumulate(len, w + c0, ldw);
@@ -138,18 +152,45 @@ decode_gemv_kernel(int rows, int m, int n, const float* __restrict__ x, int ldx,
 #pragma unroll
         for (int t = 0; t < TT; ++t) {
             const float sum = warp_sum(acc[i][t]);  // all lanes take part: j and t bounds come after
-            if (j < m && t < rows && lane == t) y[(long long)t * ldy + j] = sum;
+            if (j < m && t < rows && lane == t) y[(long long)t * ldy + j] = from_f<E>(sum);
         }
     }
 }
 
-template <int TT>
-void launch_gemv(cudaStream_t stream, int rows, int m, int n, const float* x, int ldx, const float* w, int ldw, int k,
-                 float scale, const float* z, int ldz, int splits, long long plane, const float* b, int ldb, float* y,
+template <typename E, int TT>
+void launch_gemv(cudaStream_t stream, int rows, int m, int n, const E* x, int ldx, const E* w, int ldw, int k,
+                 float scale, const float* z, int ldz, int splits, long long plane, const E* b, int ldb, E* y,
                  int ldy) {
     const int per_block = (kGemvThreads / 32) * kRowsPerWarp;
-    decode_gemv_kernel<TT><<<(m + per_block - 1) / per_block, kGemvThreads, 0, stream>>>(
+    decode_gemv_kernel<E, TT><<<(m + per_block - 1) / per_block, kGemvThreads, 0, stream>>>(
         rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+}
+
+// The two launches for one element type; arguments checked by the caller.
+template <typename E>
+jnora_status_t decode_forward(cudaStream_t stream, int rows, int m, int n, const E* x, int ldx, const E* w, int ldw,
+                              int k, float scale, const E* a, int lda, const E* b, int ldb, int splits, float* z,
+                              E* y, int ldy) {
+    const long long plane = (long long)rows * std::max(k, 1);
+    const int ldz = std::max(k, 1);
+    if (k > 0) {
+        const int slice = (n + splits - 1) / splits;
+        dim3 grid(rows, (k + 7) / 8, splits);  // a slice past n writes zeros
+        splitk_shrink_kernel<E><<<grid, kShrinkThreads, 0, stream>>>(k, n, slice, x, ldx, a, lda, z, ldz, plane);
+        JNORA_LAUNCH_CHECK(splitk_shrink_kernel);
+    }
+    if (rows <= 1)
+        launch_gemv<E, 1>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+    else if (rows <= 2)
+        launch_gemv<E, 2>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+    else if (rows <= 4)
+        launch_gemv<E, 4>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+    else if (rows <= 8)
+        launch_gemv<E, 8>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+    else
+        launch_gemv<E, 16>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
+    JNORA_LAUNCH_CHECK(decode_gemv_kernel);
+    return JNORA_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -161,40 +202,41 @@ int jnora_decode_splits(int rows, int n, int k) {
     return jnora_grouped_splits(rows, n, k);  // the same occupancy rule as the grouped shrink
 }
 
+#define JNORA_DECODE_ARGUMENTS(name)                                                                                 \
+    JNORA_REQUIRE(handle != nullptr, name ": handle is NULL");                                                       \
+    JNORA_REQUIRE(rows >= 0 && rows <= JNORA_DECODE_MAX_ROWS && m >= 1 && n >= 1 && k >= 0 &&                          \
+                      k <= JNORA_DECODE_MAX_RANK && ldx >= n && ldw >= n && lda >= n && ldb >= k && ldy >= m &&        \
+                      splits >= 1 && splits <= n,                                                                    \
+                  name ": rows=%d (max %d) m=%d n=%d k=%d (max %d) ldx=%d ldw=%d lda=%d ldb=%d ldy=%d splits=%d", rows, \
+                  JNORA_DECODE_MAX_ROWS, m, n, k, JNORA_DECODE_MAX_RANK, ldx, ldw, lda, ldb, ldy, splits);          \
+    if (rows == 0) return JNORA_STATUS_SUCCESS;                                                                      \
+    JNORA_REQUIRE(x && w && y && (k == 0 || (a && b && z)), name ": NULL pointer")
+
 jnora_status_t jnora_decode_forward(jnora_handle_t handle, int rows, int m, int n, const float* x, int ldx,
                                     const float* w, int ldw, int k, float scale, const float* a, int lda,
                                     const float* b, int ldb, int splits, float* z, float* y, int ldy) {
-    JNORA_REQUIRE(handle != nullptr, "jnora_decode_forward: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && rows <= JNORA_DECODE_MAX_ROWS && m >= 1 && n >= 1 && k >= 0 &&
-                      k <= JNORA_DECODE_MAX_RANK && ldx >= n && ldw >= n && lda >= n && ldb >= k && ldy >= m &&
-                      splits >= 1 && splits <= n,
-                  "jnora_decode_forward: rows=%d (max %d) m=%d n=%d k=%d (max %d) ldx=%d ldw=%d lda=%d ldb=%d ldy=%d "
-                  "splits=%d",
-                  rows, JNORA_DECODE_MAX_ROWS, m, n, k, JNORA_DECODE_MAX_RANK, ldx, ldw, lda, ldb, ldy, splits);
-    if (rows == 0) return JNORA_STATUS_SUCCESS;
-    JNORA_REQUIRE(x && w && y && (k == 0 || (a && b && z)), "jnora_decode_forward: NULL pointer");
-    cudaStream_t stream = handle->stream;
-    const long long plane = (long long)rows * std::max(k, 1);
-    if (k > 0) {
-        const int slice = (n + splits - 1) / splits;
-        dim3 grid(rows, (k + 7) / 8, splits);  // a slice past n writes zeros
-        jnora::splitk_shrink_kernel<<<grid, jnora::kShrinkThreads, 0, stream>>>(k, n, slice, x, ldx, a, lda, z, k,
-                                                                                 plane);
-        JNORA_LAUNCH_CHECK(splitk_shrink_kernel);
+    JNORA_DECODE_ARGUMENTS("jnora_decode_forward");
+    return jnora::decode_forward(handle->stream, rows, m, n, x, ldx, w, ldw, k, scale, a, lda, b, ldb, splits, z, y,
+                                 ldy);
+}
+
+jnora_status_t jnora_decode_forward_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m, int n,
+                                         const void* x, int ldx, const void* w, int ldw, int k, float scale,
+                                         const void* a, int lda, const void* b, int ldb, int splits, float* z, void* y,
+                                         int ldy) {
+    JNORA_DECODE_ARGUMENTS("jnora_decode_forward_half");
+    JNORA_REQUIRE(precision == JNORA_BFLOAT16 || precision == JNORA_FLOAT16,
+                  "jnora_decode_forward_half: precision %d is not a half precision", int(precision));
+    if (precision == JNORA_BFLOAT16) {
+        using E = __nv_bfloat16;
+        return jnora::decode_forward(handle->stream, rows, m, n, static_cast<const E*>(x), ldx,
+                                     static_cast<const E*>(w), ldw, k, scale, static_cast<const E*>(a), lda,
+                                     static_cast<const E*>(b), ldb, splits, z, static_cast<E*>(y), ldy);
     }
-    const int ldz = std::max(k, 1);
-    if (rows <= 1)
-        jnora::launch_gemv<1>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
-    else if (rows <= 2)
-        jnora::launch_gemv<2>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
-    else if (rows <= 4)
-        jnora::launch_gemv<4>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
-    else if (rows <= 8)
-        jnora::launch_gemv<8>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
-    else
-        jnora::launch_gemv<16>(stream, rows, m, n, x, ldx, w, ldw, k, scale, z, ldz, splits, plane, b, ldb, y, ldy);
-    JNORA_LAUNCH_CHECK(decode_gemv_kernel);
-    return JNORA_STATUS_SUCCESS;
+    using E = __half;
+    return jnora::decode_forward(handle->stream, rows, m, n, static_cast<const E*>(x), ldx, static_cast<const E*>(w),
+                                 ldw, k, scale, static_cast<const E*>(a), lda, static_cast<const E*>(b), ldb, splits, z,
+                                 static_cast<E*>(y), ldy);
 }
 
 }  // extern "C"

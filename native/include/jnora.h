@@ -162,6 +162,13 @@ typedef enum { JNORA_FLOAT32 = 0, JNORA_BFLOAT16 = 1, JNORA_FLOAT16 = 2 } jnora_
 jnora_status_t jnora_convert(jnora_handle_t handle, long long n, jnora_precision_t from, const void* src,
                              jnora_precision_t to, void* dst);
 
+/* jnora_decode_forward with X, W, A, B and Y of a half precision (JNORA_BFLOAT16 or JNORA_FLOAT16):
+ * products and sums in float32, z float32 as there, Y rounded to nearest once. */
+jnora_status_t jnora_decode_forward_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m, int n,
+                                         const void* x, int ldx, const void* w, int ldw, int k, float scale,
+                                         const void* a, int lda, const void* b, int ldb, int splits, float* z, void* y,
+                                         int ldy);
+
 /* Widening copy: out[i] = (double) x[i] for rows x cols of X (ldx) into a dense rows x cols array.
  * It feeds the covariance of the statistics to a float64 SYRK, so that XᵀX is summed in double
  * (SPEC §2.1) as on the CPU. */

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <cstdio>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "../../native/cuda/kernels.cuh"
@@ -48,7 +49,7 @@ std::vector<float> to_host(const float* d, size_t n) {
 }
 
 void expect_close(const char* name, const std::vector<float>& got, const std::vector<float>& want,
-                  jnora_status_t status) {
+                  jnora_status_t status, double tolerance = 1e-5) {
     double num = 0, den = 0;
     bool finite = true;
     for (size_t i = 0; i < got.size(); ++i) {
@@ -57,7 +58,7 @@ void expect_close(const char* name, const std::vector<float>& got, const std::ve
         den += double(want[i]) * want[i];
     }
     double rel = std::sqrt(num / (den > 0 ? den : 1));
-    bool ok = status == JNORA_STATUS_SUCCESS && finite && rel <= 1e-5;  // float32 vs double sums
+    bool ok = status == JNORA_STATUS_SUCCESS && finite && rel <= tolerance;  // 1e-5: float32 vs double sums
     std::printf("%-60s %s rel=%.2e%s\n", name, ok ? "ok  " : "FAIL", rel,
                 status == JNORA_STATUS_SUCCESS ? "" : jnora_last_error());
     (ok ? passed : failed)++;
@@ -610,6 +611,64 @@ void check_convert(long long n) {
     jnora_destroy(h);
 }
 
+// The decode forward in a half precision: operands rounded on the host, the reference computed from
+// the rounded values in double; Y is rounded once on the device, so SPEC §4's 1e-2 applies.
+template <typename H>
+void check_decode_half(jnora_precision_t precision, int rows, int m, int n, int k, int splits) {
+    jnora_handle_t h;
+    jnora_create(&h);
+    if (splits == 0) splits = jnora_decode_splits(rows, n, k);
+    const int ldx = n + 1, ldw = n + 3, lda = n, ldb = k + 1, ldy = m + 2;
+    auto round_trip = [&](std::vector<float> v, std::vector<H>& bits) {
+        bits.resize(v.size());
+        for (size_t i = 0; i < v.size(); ++i) {
+            if constexpr (std::is_same_v<H, __nv_bfloat16>) {
+                bits[i] = __float2bfloat16_rn(v[i]);
+                v[i] = __bfloat162float(bits[i]);
+            } else {
+                bits[i] = __float2half_rn(v[i]);
+                v[i] = __half2float(bits[i]);
+            }
+        }
+        return v;
+    };
+    std::vector<H> hx, hw, ha, hb, hy;
+    auto x = round_trip(random_matrix(rows, ldx), hx), w = round_trip(random_matrix(m, ldw), hw);
+    auto a = round_trip(random_matrix(std::max(k, 1), lda), ha), b = round_trip(random_matrix(m, ldb), hb);
+    std::vector<float> want(size_t(rows) * ldy, 0.0f);
+    const float scale = 0.5f;
+    jnora::reference::decode_forward(rows, m, n, x.data(), ldx, w.data(), ldw, k, scale, a.data(), lda, b.data(), ldb,
+                                     want.data(), ldy);
+    auto upload = [](const std::vector<H>& v) {
+        void* d = nullptr;
+        cudaMalloc(&d, std::max<size_t>(1, v.size()) * sizeof(H));
+        cudaMemcpy(d, v.data(), v.size() * sizeof(H), cudaMemcpyHostToDevice);
+        return d;
+    };
+    round_trip(std::vector<float>(size_t(rows) * ldy, NAN), hy);
+    void *dx = upload(hx), *dw = upload(hw), *da = upload(ha), *db = upload(hb), *dy = upload(hy);
+    float* dz = to_device(std::vector<float>(size_t(splits) * rows * std::max(k, 1), NAN));
+    jnora_status_t st = jnora_decode_forward_half(h, precision, rows, m, n, dx, ldx, dw, ldw, k, scale, da, lda, db, ldb,
+                                                  splits, dz, dy, ldy);
+    cudaDeviceSynchronize();
+    cudaMemcpy(hy.data(), dy, hy.size() * sizeof(H), cudaMemcpyDeviceToHost);
+    std::vector<float> g, wnt;
+    for (int t = 0; t < rows; ++t)
+        for (int j = 0; j < m; ++j) {
+            const H v = hy[size_t(t) * ldy + j];
+            if constexpr (std::is_same_v<H, __nv_bfloat16>) g.push_back(__bfloat162float(v));
+            else g.push_back(__half2float(v));
+            wnt.push_back(want[size_t(t) * ldy + j]);
+        }
+    char name[128];
+    std::snprintf(name, sizeof name, "decode forward %s T=%d m=%d n=%d k=%d splits=%d",
+                  precision == JNORA_BFLOAT16 ? "bf16" : "f16", rows, m, n, k, splits);
+    expect_close(name, g, wnt, st, 1e-2);
+    for (void* p : {dx, dw, da, db, dy}) cudaFree(p);
+    cudaFree(dz);
+    jnora_destroy(h);
+}
+
 int main() {
     int devices = 0;
     if (jnora_cuda_device_count(&devices) != JNORA_STATUS_SUCCESS) {
@@ -647,6 +706,12 @@ int main() {
     check_decode(3, 1, 2, 2, 2);         // one output, n = 2 split in two
     check_decode(4, 40, 50, 512, 1);     // the largest rank the staging holds
     for (long long n : {1LL, 7LL, 1000LL, 1048577LL}) check_convert(n);
+    for (int rows : {1, 3, 16})
+        for (int k : {0, 16}) {
+            check_decode_half<__nv_bfloat16>(JNORA_BFLOAT16, rows, 97, 1031, k, 0);
+            check_decode_half<__half>(JNORA_FLOAT16, rows, 97, 1031, k, 0);
+        }
+    check_decode_half<__nv_bfloat16>(JNORA_BFLOAT16, 1, 4096, 4096, 16, 0);
     std::vector<long long> many;
     for (int t = 0; t < 300; ++t) many.push_back(33 + (t * 97) % 2000);
     const std::vector<std::vector<long long>> lists = {

@@ -50,6 +50,14 @@ final class HalfPrecisionPath implements AutoCloseable {
     void forward(Matrix x, Matrix y, Association chosen, Matrix w, Matrix a, Matrix b, Matrix innerA, Matrix innerB,
             Workspace ws, boolean merged) {
         int t = x.rows();
+        if (!merged && chosen == Association.EFFECTIVE) {
+            refresh(a, b, innerA, innerB);
+            // Decode-sized batches: the base GEMV with the adapter in its reduction, when the backend has it.
+            if (backend.fusedDecodeForward(p, t, m, n, x.storage(), w.storage(), rIn, scale, effectiveA.storage(),
+                    effectiveB.storage(), y.storage())) {
+                return;
+            }
+        }
         backend.gemmMixed(false, true, t, m, n, 1f, x.storage(), w.storage(), p, 0f, y.storage(), p);
         if (merged) {
             return;
@@ -61,7 +69,6 @@ final class HalfPrecisionPath implements AutoCloseable {
             FloatPointer z3 = rounded(ws.z3, (long) t * r, t);
             backend.gemmMixed(false, true, t, m, r, 1f, z3, b.storage(), p, 1f, y.storage(), p);
         } else {
-            refresh(a, b, innerA, innerB);
             FloatPointer z = scratch(t);
             backend.gemmMixed(false, true, t, rIn, n, 1f, x.storage(), effectiveA.storage(), p, 0f, z, p);
             backend.gemmMixed(false, true, t, m, rIn, scale, z, effectiveB.storage(), p, 1f, y.storage(), p);

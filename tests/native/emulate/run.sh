@@ -19,7 +19,7 @@ mkdir -p "$build/src" "$build/include"
 cp "$here/cuda_runtime.h" "$here/cuda_bf16.h" "$here/cuda_fp16.h" "$build/include/"
 prep() {  # kernel<<<grid, block, shared, stream>>>(args) -> emu::Launch(grid, block, shared, stream).run(kernel, args)
     perl -0pe 's/extern __shared__ (\w+) (\w+)\[\];/$1* $2 = static_cast<$1*>(emu_dynamic_shared);/g;
-               s/([\w:]+(?:<\w+>)?)<<<(.*?)>>>\(/emu::Launch($2).run($1, /gs;
+               s/([\w:]+(?:<[\w, ]+>)?)<<<(.*?)>>>\(/emu::Launch($2).run($1, /gs;
                s#"\.\./\.\./native/cuda/kernels\.cuh"#"kernels.cuh"#' "$1" > "$2"
 }
 for f in "$root"/native/cuda/*.cu; do prep "$f" "$build/src/$(basename "$f" .cu).cpp"; done

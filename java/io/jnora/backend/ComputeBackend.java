@@ -128,6 +128,12 @@ public interface ComputeBackend extends AutoCloseable {
      */
     default boolean fusedDecodeForward(int rows, int m, int n, FloatPointer x, FloatPointer w, int k, float scale,
             FloatPointer a, FloatPointer b, FloatPointer y) {
+        return fusedDecodeForward(io.jnora.Precision.FLOAT32, rows, m, n, x, w, k, scale, a, b, y);
+    }
+
+    /** The same with X, W, A, B and Y in a precision (half storage: 2-byte elements). */
+    default boolean fusedDecodeForward(io.jnora.Precision precision, int rows, int m, int n, FloatPointer x,
+            FloatPointer w, int k, float scale, FloatPointer a, FloatPointer b, FloatPointer y) {
         return false;
     }
 

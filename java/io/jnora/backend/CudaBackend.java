@@ -511,17 +511,23 @@ public final class CudaBackend implements ComputeBackend {
         return new CudaAdapterTable(this, capacity);
     }
 
-    /** jnora_decode_forward: two launches for T ≤ 16, no pass over Y besides its write. */
+    /** jnora_decode_forward(_half): two launches for T ≤ 16, no pass over Y besides its write. */
     @Override
-    public boolean fusedDecodeForward(int rows, int m, int n, FloatPointer x, FloatPointer w, int k, float scale,
-            FloatPointer a, FloatPointer b, FloatPointer y) {
+    public boolean fusedDecodeForward(Precision precision, int rows, int m, int n, FloatPointer x, FloatPointer w, int k,
+            float scale, FloatPointer a, FloatPointer b, FloatPointer y) {
         if (!fusedDecode || rows < 1 || rows > JnoraNative.JNORA_DECODE_MAX_ROWS || k > JnoraNative.JNORA_DECODE_MAX_RANK) {
             return false;
         }
         int splits = JnoraNative.jnora_decode_splits(rows, n, k);
         FloatPointer z = new FloatPointer(decodeScratch.ensure((long) splits * rows * Math.max(k, 1) * Float.BYTES));
-        NativeLibrary.check(JnoraNative.jnora_decode_forward(kernels, rows, m, n, x.position(0), n, w.position(0), n, k,
-                scale, a.position(0), n, b.position(0), k, splits, z, y.position(0), m), "jnora_decode_forward");
+        if (precision == Precision.FLOAT32) {
+            NativeLibrary.check(JnoraNative.jnora_decode_forward(kernels, rows, m, n, x.position(0), n, w.position(0), n,
+                    k, scale, a.position(0), n, b.position(0), k, splits, z, y.position(0), m), "jnora_decode_forward");
+        } else {
+            NativeLibrary.check(JnoraNative.jnora_decode_forward_half(kernels, jnoraPrecision(precision), rows, m, n,
+                    x.position(0), n, w.position(0), n, k, scale, a.position(0), n, b.position(0), k, splits, z,
+                    y.position(0), m), "jnora_decode_forward_half");
+        }
         return true;
     }
 

@@ -115,6 +115,10 @@ public final class JnoraNative {
             int ldx, @Const FloatPointer w, int ldw, int k, float scale, @Const FloatPointer a, int lda,
             @Const FloatPointer b, int ldb, int splits, FloatPointer z, FloatPointer y, int ldy);
 
+    public static native int jnora_decode_forward_half(jnora_context handle, @Cast("jnora_precision_t") int precision,
+            int rows, int m, int n, @Const Pointer x, int ldx, @Const Pointer w, int ldw, int k, float scale,
+            @Const Pointer a, int lda, @Const Pointer b, int ldb, int splits, FloatPointer z, Pointer y, int ldy);
+
     public static native int jnora_grouped_splits(int rows, int n, int maxRank);
 
     public static native int jnora_grouped_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x, int ldx,

@@ -5,6 +5,7 @@ import io.jnora.Gradients;
 import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.synth.SyntheticLayer;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -72,6 +73,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--iterations", defaultValue = "50", description = "Timed rounds (default: ${DEFAULT-VALUE}).")
     int iterations;
+
+    @Option(names = "--precision", defaultValue = "float32", paramLabel = "float32|bfloat16|float16",
+            description = "--suite layer: precision of X, Y, W and the outer factors (default: ${DEFAULT-VALUE}).")
+    String precision;
 
     @Option(names = "--tf32", description = "Let float32 GEMMs use TF32 tensor cores (CUDA; SPEC §4 allows 3e-4).")
     boolean tf32;
@@ -149,12 +154,15 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--suite must be layer, init, set, train or serve, got '" + suite + "'");
         }
         SyntheticLayer layer = SyntheticLayer.random(shape.seed, shape.out, shape.in, shape.rank, shape.innerRank, 1f);
+        Precision p = OptionValues.parseEnum(Precision.class, precision, "--precision");
         try (NoraContext ctx = open();
-                NestedLinear linear = layer.build(ctx);
-                Matrix x = ctx.matrix(shape.rows, layer.n, layer.inputs(shape.seed + 1, shape.rows));
-                Matrix dy = ctx.matrix(shape.rows, layer.m, layer.upstream(shape.seed + 2, shape.rows));
-                Matrix y = ctx.zeros(shape.rows, layer.m);
-                Gradients grads = linear.backward(x, dy)) {
+                NestedLinear linear = layer.build(ctx, p);
+                Matrix x = ctx.matrix(shape.rows, layer.n, layer.inputs(shape.seed + 1, shape.rows), p);
+                Matrix dy = ctx.matrix(shape.rows, layer.m, layer.upstream(shape.seed + 2, shape.rows), p);
+                Matrix y = ctx.zeros(shape.rows, layer.m, p);
+                Gradients grads = new Gradients(ctx.zeros(layer.rIn, layer.r), ctx.zeros(layer.r, layer.rIn),
+                        ctx.zeros(shape.rows, layer.n, p))) {
+            linear.backward(x, dy, grads);
             var backend = ctx.computeBackend();
             Runnable[] ops = {
                 () -> linear.forwardBase(x, y),
@@ -199,7 +207,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             // Bytes of an ideal (fused) pass: every operand read once, every output written once.
-            double f = Float.BYTES;
+            double f = p.bytes();
             double factors = (double) layer.r * (layer.n + layer.m) + 2.0 * layer.r * layer.rIn;
             double baseBytes = f * (t * layer.n + (double) layer.m * layer.n + t * layer.m);
             double[] bytes = {
@@ -210,8 +218,8 @@ final class BenchCommand implements Callable<Integer> {
                 f * (2 * t * layer.n + (double) layer.m * layer.n + t * layer.m + factors + 2.0 * layer.r * layer.rIn),
             };
             boolean cuda = ctx.selection().chosen() == io.jnora.Backend.CUDA;
-            HardwareFloors floors = HardwareFloors.measure(ctx, cuda ? 8192 : 1024, cuda ? 1L << 30 : 256L << 20, 3);
-            out.println("jnora bench: " + shape.describe() + " on " + ctx.selection());
+            HardwareFloors floors = HardwareFloors.measure(ctx, cuda ? 8192 : 1024, cuda ? 1L << 30 : 256L << 20, 3, p);
+            out.println("jnora bench: " + shape.describe() + ", " + p + " on " + ctx.selection());
             out.println("floors: " + floors.describe());
             Table table = new Table("operation", "median ms", "min ms", "max ms", "GFLOP/s", "× base", "floor ms",
                     "× floor");

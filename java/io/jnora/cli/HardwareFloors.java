@@ -2,6 +2,7 @@ package io.jnora.cli;
 
 import io.jnora.Matrix;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.backend.ComputeBackend;
 
 /**
@@ -10,12 +11,14 @@ import io.jnora.backend.ComputeBackend;
  * bandwidth (a copy of a buffer far larger than the caches). An operation's floor is the larger of
  * its FLOP over the peak and its bytes over the bandwidth; the bench prints each time against it.
  */
-record HardwareFloors(double flopPerSecond, double bytesPerSecond, int gemmSize, long copyBytes) {
-    static HardwareFloors measure(NoraContext ctx, int gemmSize, long copyBytes, int iterations) {
+record HardwareFloors(double flopPerSecond, double bytesPerSecond, int gemmSize, long copyBytes, Precision precision) {
+    /** The peak of a square GEMM of {@code precision} operands (float32 accumulation) and the copy bandwidth. */
+    static HardwareFloors measure(NoraContext ctx, int gemmSize, long copyBytes, int iterations, Precision precision) {
         ComputeBackend backend = ctx.computeBackend();
         double gemmSeconds;
-        try (Matrix a = ctx.filled(gemmSize, gemmSize, 0.5f); Matrix b = ctx.filled(gemmSize, gemmSize, 0.25f);
-                Matrix c = ctx.zeros(gemmSize, gemmSize)) {
+        try (Matrix a = ctx.filled(gemmSize, gemmSize, 0.5f, precision);
+                Matrix b = ctx.filled(gemmSize, gemmSize, 0.25f, precision);
+                Matrix c = ctx.zeros(gemmSize, gemmSize, precision)) {
             gemmSeconds = best(ctx, iterations, () -> ctx.linear(a, b, c));
         }
         int cols = 1024;
@@ -25,7 +28,8 @@ record HardwareFloors(double flopPerSecond, double bytesPerSecond, int gemmSize,
             copySeconds = best(ctx, iterations, () -> backend.copy(ctx.memoryOf(src), ctx.memoryOf(dst), src.size()));
         }
         long moved = 2L * rows * cols * Float.BYTES;  // read and write
-        return new HardwareFloors(2.0 * gemmSize * gemmSize * gemmSize / gemmSeconds, moved / copySeconds, gemmSize, moved);
+        return new HardwareFloors(2.0 * gemmSize * gemmSize * gemmSize / gemmSeconds, moved / copySeconds, gemmSize, moved,
+                precision);
     }
 
     /** The floor of an operation, in milliseconds. */
@@ -34,8 +38,8 @@ record HardwareFloors(double flopPerSecond, double bytesPerSecond, int gemmSize,
     }
 
     String describe() {
-        return String.format("measured peak %.1f GFLOP/s (float32 GEMM %d³), bandwidth %.1f GB/s (copy of %d MiB)",
-                flopPerSecond / 1e9, gemmSize, bytesPerSecond / 1e9, copyBytes >> 20);
+        return String.format("measured peak %.1f GFLOP/s (%s GEMM %d³), bandwidth %.1f GB/s (copy of %d MiB)",
+                flopPerSecond / 1e9, precision, gemmSize, bytesPerSecond / 1e9, copyBytes >> 20);
     }
 
     // The fastest of a few runs: a peak is what the machine can do, not what it usually does.

@@ -36,6 +36,15 @@ class CliTest {
     }
 
     @Test
+    void benchRunsAHalfPrecisionLayer() {
+        CliRun r = CliRun.of("bench", "--backend", "cpu", "--precision", "bfloat16", "--rows", "3", "--in", "40", "--out",
+                "24", "--rank", "8", "--inner-rank", "2", "--warmup", "1", "--iterations", "2");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("BFLOAT16") && r.out().contains("× floor"), r.out());
+        assertEquals(2, CliRun.of("bench", "--precision", "float8").status());
+    }
+
+    @Test
     void serveBenchPrintsARowPerBatchAndAdapterCount() {
         CliRun r = CliRun.of("bench", "--suite", "serve", "--backend", "cpu", "--serve-width", "96", "--serve-rows",
                 "1,17", "--serve-adapters", "1,5", "--inner-rank", "4", "--warmup", "1", "--iterations", "2");
