@@ -619,9 +619,12 @@ void check_decode_half(jnora_precision_t precision, int rows, int m, int n, int 
     jnora_create(&h);
     if (splits == 0) splits = jnora_decode_splits(rows, n, k);
     const int ldx = n + 1, ldw = n + 3, lda = n, ldb = k + 1, ldy = m + 2;
+    // Inputs scaled by 1/16: outlier columns (up to 100x) on both sides of a 1031-term dot product
+    // would otherwise overflow float16's 65504 now and then; the kernel is not what that would test.
     auto round_trip = [&](std::vector<float> v, std::vector<H>& bits) {
         bits.resize(v.size());
         for (size_t i = 0; i < v.size(); ++i) {
+            v[i] *= 0.0625f;
             if constexpr (std::is_same_v<H, __nv_bfloat16>) {
                 bits[i] = __float2bfloat16_rn(v[i]);
                 v[i] = __bfloat162float(bits[i]);

@@ -12,6 +12,12 @@
 # The kernels' launch syntax and `extern __shared__` are rewritten by perl before compiling; the
 # sources themselves are untouched.
 set -euo pipefail
+for tool in g++ perl; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "kernel emulation skipped: $tool not found" >&2
+        exit 0
+    fi
+done
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 build=${BUILD:-$(mktemp -d /tmp/jnora-emulate.XXXXXX)}

@@ -43,15 +43,19 @@ class HalfPrecisionTest {
         try (NoraContext ctx = NoraContext.create(backend); NestedLinear linear = layer.build(ctx, p);
                 Matrix xm = ctx.matrix(c.rows(), c.in(), x, p); Matrix dym = ctx.matrix(c.rows(), c.out(), dy, p)) {
             assertEquals(p, linear.precision());
-            double[] want = Float64Reference.forward(layer.toReference(), Float64Reference.toDouble(x), c.rows());
+            // The reference on the operands as the layer holds them (rounded to p): the rounding of the
+            // inputs is the caller's choice of precision, not the layer's error.
+            Float64Reference.Layer ref = new Float64Reference.Layer(layer.m, layer.n, layer.r, layer.rIn, layer.scale,
+                    rounded(layer.baseWeight, p), rounded(layer.outerA, p), rounded(layer.outerB, p),
+                    Float64Reference.toDouble(layer.innerA), Float64Reference.toDouble(layer.innerB));
+            double[] want = Float64Reference.forward(ref, rounded(x, p), c.rows());
             for (Association a : new Association[] {Association.EFFECTIVE, Association.OUTER_FIRST}) {
                 try (Matrix y = ctx.filled(c.rows(), c.out(), Float.NaN, p)) {
                     linear.forward(xm, y, a);
                     Tolerances.assertClose(backend + " " + p + " Y " + a + " " + c, y.toArray(), want, HALF_VS_FLOAT64);
                 }
             }
-            Float64Reference.Gradients g = Float64Reference.backward(layer.toReference(), Float64Reference.toDouble(x),
-                    Float64Reference.toDouble(dy), c.rows());
+            Float64Reference.Gradients g = Float64Reference.backward(ref, rounded(x, p), rounded(dy, p), c.rows());
             try (Gradients got = new Gradients(ctx.filled(c.rIn(), c.r(), Float.NaN), ctx.filled(c.r(), c.rIn(), Float.NaN),
                     ctx.filled(c.rows(), c.in(), Float.NaN, p))) {
                 linear.backward(xm, dym, got);
@@ -69,6 +73,14 @@ class HalfPrecisionTest {
             Tolerances.assertClose(backend + " " + p + " unmerged W " + c, linear.baseWeight().toArray(),
                     Float64Reference.toDouble(before), HALF_VS_FLOAT64);
         }
+    }
+
+    private static double[] rounded(float[] values, Precision p) {
+        double[] out = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = p.round(values[i]);
+        }
+        return out;
     }
 
     @ParameterizedTest(name = "{0} {1}")
