@@ -3,19 +3,12 @@ package io.jnora.train;
 import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
-import io.jnora.ShapeMismatchException;
-import io.jnora.TensorOps;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.init.InnerInit;
 import io.jnora.init.NestedAdapterWeights;
 import io.jnora.init.NestedInitializer;
 import io.jnora.init.NoraConfig;
-import io.jnora.init.ScaleMode;
-import io.jnora.init.SvdMethod;
-import io.jnora.stats.ActivationStats;
-import java.util.List;
 import java.util.Objects;
-import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
@@ -63,22 +56,13 @@ public final class LayerRecovery implements AutoCloseable {
     public static final int DEFAULT_STEPS = 500;
     public static final int DEFAULT_BATCH_ROWS = 512;
 
-    private final NoraContext context;
     private final int m;
     private final int n;
-    private final Pruning pruning;
-    private final float[] prunedWeight;
+    private final RecoveryJob job;
     private final NestedAdapterWeights outer;
     private final float[] optimumCorrection;  // D_{r_in}: W_base + D_{r_in} is the optimum
-    private final float[] difference;         // D = W − W_base
     private final NoraConfig adapter;
-    private final float[] trainRows;
-    private final int trainCount;
-    private final float[] testRows;
-    private final int testCount;
-    private final boolean heldOutGiven;
     private final int steps;
-    private final int batchRows;
     private final long seed;
     private final int progressEvery;
     private final Consumer<StepReport> progress;
@@ -86,16 +70,12 @@ public final class LayerRecovery implements AutoCloseable {
     private final Consumer<HeldOutError> evaluation;
     private final NestedLinear layer;  // base −D: its output is the output error itself
     private final Trainer trainer;
-    private final float[] weight;
     private RecoveryReport report;
     private boolean closed;
 
     private LayerRecovery(Builder b, int steps, AdamWConfig optimizer) {
-        this.context = b.context;
         this.m = b.m;
         this.n = b.n;
-        this.weight = b.weight;
-        this.pruning = b.pruning;
         this.adapter = b.adapter;
         this.steps = steps;
         this.seed = b.seed;
@@ -104,42 +84,15 @@ public final class LayerRecovery implements AutoCloseable {
         this.evaluateEvery = b.evaluateEvery;
         this.evaluation = b.evaluation;
 
-        int rows = b.calibrationCount;
-        if (b.heldOut != null) {
-            heldOutGiven = true;
-            trainCount = rows;
-            testRows = b.heldOut;
-            testCount = b.heldOutCount;
-        } else {
-            heldOutGiven = false;
-            testCount = Math.max(1, rows / 10);
-            trainCount = rows - testCount;
-            testRows = java.util.Arrays.copyOfRange(b.calibration, trainCount * n, rows * n);
-        }
-        trainRows = trainCount == rows ? b.calibration : java.util.Arrays.copyOf(b.calibration, trainCount * n);
-        this.batchRows = Math.min(b.batchRows, trainCount);
-
-        prunedWeight = pruning.apply(weight, m, n);
-        difference = new float[weight.length];
-        for (int i = 0; i < weight.length; i++) {
-            difference[i] = weight[i] - prunedWeight[i];
-        }
-        ActivationStats stats = ActivationStats.create(n, true);
-        stats.accumulate(trainRows, trainCount);
-        outer = NestedInitializer.initialize(context, difference, m, n, stats, adapter);
-        NoraConfig optimumConfig = NoraConfig.builder().outerRank(adapter.innerRank()).innerRank(1)
-                .scaleMode(ScaleMode.whiten(OPTIMUM_RIDGE)).svd(SvdMethod.EXACT).init(InnerInit.ZERO).build();
-        optimumCorrection = NestedInitializer.initialize(null, difference, m, n, stats, optimumConfig).outerProduct();
-
-        float[] negated = new float[difference.length];
-        for (int i = 0; i < negated.length; i++) {
-            negated[i] = -difference[i];
-        }
-        layer = NestedLinear.builder(context).baseWeight(negated, m, n).ranks(adapter.outerRank(), adapter.innerRank())
-                .outerA(outer.outerA()).outerB(outer.outerB()).innerA(outer.innerA()).innerB(outer.innerB())
-                .scale(outer.scale()).build();
+        RecoveryRows rows = new RecoveryRows(b.calibration, b.calibrationCount, b.heldOut, b.heldOutCount, n, b.batchRows);
+        job = new RecoveryJob(b.context, b.weight, m, n, b.pruning, rows);
+        outer = NestedInitializer.initialize(b.context, job.difference, m, n, job.stats, adapter);
+        optimumCorrection = job.optimumCorrection(adapter.innerRank());
+        layer = NestedLinear.builder(b.context).baseWeight(job.negatedDifference(), m, n)
+                .ranks(adapter.outerRank(), adapter.innerRank()).outerA(outer.outerA()).outerB(outer.outerB())
+                .innerA(outer.innerA()).innerB(outer.innerB()).scale(outer.scale()).build();
         try {
-            trainer = Trainer.builder(context).layer(b.layerName, layer).optimizer(optimizer).dropout(b.dropout)
+            trainer = Trainer.builder(b.context).layer(b.layerName, layer).optimizer(optimizer).dropout(b.dropout)
                     .seed(b.seed).build();
         } catch (RuntimeException e) {
             layer.close();
@@ -162,70 +115,14 @@ public final class LayerRecovery implements AutoCloseable {
         if (report != null) {
             return report;
         }
-        double errorBefore;
-        double errorOptimum;
-        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix w = context.matrix(m, n, weight);
-                Matrix y = context.zeros(testCount, m)) {
-            context.linear(xt, w, y);
-            double reference = TensorOps.sumOfSquares(List.of(y));
-            errorBefore = heldOutError(xt, y, reference);
-            float[] gap = new float[difference.length];
-            for (int i = 0; i < gap.length; i++) {
-                gap[i] = optimumCorrection[i] - difference[i];
+        report = job.run(optimumCorrection, steps, seed, (s, x, zero) -> {
+            StepReport r = trainer.regressionStep(x, zero);
+            if (progress != null && (s % progressEvery == 0 || s == steps)) {
+                progress.accept(r);
             }
-            try (Matrix g = context.matrix(m, n, gap)) {
-                context.linear(xt, g, y);
-                errorOptimum = ratio(TensorOps.sumOfSquares(List.of(y)), reference);
-            }
-        }
-
-        long start = System.nanoTime();
-        long evaluationNanos = 0;
-        double lastLoss = Double.NaN;
-        int[] order = new int[trainCount];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        int cursor = trainCount;  // start with a fresh epoch
-        int epoch = 0;
-        float[] batch = new float[batchRows * n];
-        try (Matrix x = context.zeros(batchRows, n); Matrix zero = context.zeros(batchRows, m);
-                Matrix xt = evaluation == null ? null : context.matrix(testCount, n, testRows);
-                Matrix yt = evaluation == null ? null : context.zeros(testCount, m)) {
-            double reference = evaluation == null ? 0 : referenceSquares(xt, yt);
-            for (int s = 1; s <= steps; s++) {
-                if (cursor + batchRows > trainCount) {
-                    shuffle(order, new SplittableRandom(seed + 0x9E3779B97F4A7C15L * ++epoch));
-                    cursor = 0;
-                }
-                for (int k = 0; k < batchRows; k++) {
-                    System.arraycopy(trainRows, order[cursor + k] * n, batch, k * n, n);
-                }
-                cursor += batchRows;
-                x.copyFrom(batch);
-                StepReport r = trainer.regressionStep(x, zero);
-                lastLoss = r.loss();
-                if (progress != null && (s % progressEvery == 0 || s == steps)) {
-                    progress.accept(r);
-                }
-                if (evaluation != null && (s % evaluateEvery == 0 || s == steps)) {
-                    long e0 = System.nanoTime();
-                    evaluation.accept(new HeldOutError(s, heldOutError(xt, yt, reference)));
-                    evaluationNanos += System.nanoTime() - e0;
-                }
-            }
-        }
-        double seconds = (System.nanoTime() - start - evaluationNanos) / 1e9;
-        requireFiniteFactors();
-
-        double errorAfter;
-        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix w = context.matrix(m, n, weight);
-                Matrix y = context.zeros(testCount, m)) {
-            context.linear(xt, w, y);
-            errorAfter = heldOutError(xt, y, TensorOps.sumOfSquares(List.of(y)));
-        }
-        report = new RecoveryReport(pruning.toString(), trainCount, testCount, heldOutGiven, steps, errorBefore, errorAfter,
-                errorOptimum, lastLoss, seconds);
+            return r.loss();
+        }, (x, y) -> layer.forward(x, y, io.jnora.Association.AUTO), this::requireFiniteFactors, evaluateEvery,
+                evaluation);
         return report;
     }
 
@@ -248,36 +145,9 @@ public final class LayerRecovery implements AutoCloseable {
         }
     }
 
-    /** ‖X_t Wᵀ‖², using {@code scratch} (T_t×m). */
-    private double referenceSquares(Matrix xt, Matrix scratch) {
-        try (Matrix w = context.matrix(m, n, weight)) {
-            context.linear(xt, w, scratch);
-        }
-        return TensorOps.sumOfSquares(List.of(scratch));
-    }
-
-    /** ‖X_t (W_base + ΔW − W)ᵀ‖ / ‖X_t Wᵀ‖: the trained layer's output is the numerator's matrix. */
-    private double heldOutError(Matrix xt, Matrix scratch, double referenceSquares) {
-        layer.forward(xt, scratch, io.jnora.Association.AUTO);
-        return ratio(TensorOps.sumOfSquares(List.of(scratch)), referenceSquares);
-    }
-
-    private static double ratio(double errorSquares, double referenceSquares) {
-        return referenceSquares == 0 ? Math.sqrt(errorSquares) : Math.sqrt(errorSquares / referenceSquares);
-    }
-
-    private static void shuffle(int[] order, SplittableRandom rng) {
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-    }
-
     /** W_base, the degraded weight the adapter is trained on (m×n; a copy). */
     public float[] prunedWeight() {
-        return prunedWeight.clone();
+        return job.prunedWeight.clone();
     }
 
     /** The best rank-r_in correction D_{r_in} (m×n; a copy): W_base + D_{r_in} is the closed-form optimum. */
@@ -459,46 +329,10 @@ public final class LayerRecovery implements AutoCloseable {
             if (weight == null || pruning == null || calibration == null || adapter == null) {
                 throw new IllegalArgumentException(op + ": weight, pruning, calibration and adapter are all required");
             }
-            if (m < 1 || n < 1 || weight.length != (long) m * n) {
-                throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
-            }
-            if (calibrationCount < 0 || calibration.length != (long) calibrationCount * n) {
-                throw new ShapeMismatchException(op + ": calibration holds " + calibration.length + " values, expected "
-                        + calibrationCount + "×" + n + " (rows × the weight's " + n + " inputs)");
-            }
-            if (heldOut != null && (heldOutCount < 1 || heldOut.length != (long) heldOutCount * n)) {
-                throw new ShapeMismatchException(op + ": held-out rows hold " + heldOut.length + " values, expected "
-                        + heldOutCount + "×" + n + " with at least one row");
-            }
-            if (heldOut == null && calibrationCount < 2) {
-                throw new ShapeMismatchException(op + ": " + calibrationCount + " calibration rows cannot be split into "
-                        + "training and held-out rows; give at least 2, or held-out rows");
-            }
-            if (heldOut != null && calibrationCount < 1) {
-                throw new ShapeMismatchException(op + ": no calibration rows");
-            }
-            if (batchRows < 1) {
-                throw new InvalidHyperparameterException(op + ": batch rows must be ≥ 1, got " + batchRows);
-            }
-            AdamWConfig cfg = optimizer;
-            int total;
-            if (cfg != null && !cfg.schedule().isConstant()) {
-                total = cfg.schedule().totalSteps();
-                if (steps != null && steps != total) {
-                    throw new InvalidHyperparameterException(op + ": " + steps + " steps asked but the optimizer's schedule "
-                            + "has " + total);
-                }
-            } else {
-                total = steps == null ? DEFAULT_STEPS : steps;
-                if (total < 1) {
-                    throw new InvalidHyperparameterException(op + ": steps must be ≥ 1, got " + total);
-                }
-                if (cfg == null) {
-                    cfg = AdamWConfig.builder().learningRate(DEFAULT_LEARNING_RATE)
-                            .schedule(LearningRateSchedule.warmupCosine(total / 20, total)).build();
-                }
-            }
-            return new LayerRecovery(this, total, cfg);
+            RecoveryJob.validateWeight(op, weight, m, n);
+            RecoveryRows.validate(op, n, calibration, calibrationCount, heldOut, heldOutCount, batchRows);
+            RecoveryJob.Plan plan = RecoveryJob.plan(op, optimizer, steps);
+            return new LayerRecovery(this, plan.steps(), plan.optimizer());
         }
     }
 }

@@ -3,16 +3,8 @@ package io.jnora.train;
 import io.jnora.LoraLinear;
 import io.jnora.Matrix;
 import io.jnora.NoraContext;
-import io.jnora.ShapeMismatchException;
 import io.jnora.TensorOps;
-import io.jnora.init.InnerInit;
-import io.jnora.init.NestedInitializer;
-import io.jnora.init.NoraConfig;
-import io.jnora.init.ScaleMode;
 import io.jnora.init.ScalingRule;
-import io.jnora.init.SvdMethod;
-import io.jnora.stats.ActivationStats;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -40,18 +32,9 @@ public final class LoraRecovery implements AutoCloseable {
     private final int m;
     private final int n;
     private final int rank;
-    private final float[] weight;
-    private final Pruning pruning;
-    private final float[] prunedWeight;
-    private final float[] difference;          // D = W − W_base
+    private final RecoveryJob job;
     private final float[] optimumCorrection;   // D_k
-    private final float[] trainRows;
-    private final int trainCount;
-    private final float[] testRows;
-    private final int testCount;
-    private final boolean heldOutGiven;
     private final int steps;
-    private final int batchRows;
     private final long seed;
     private final AdamWConfig optimizer;
     private final int evaluateEvery;
@@ -71,41 +54,15 @@ public final class LoraRecovery implements AutoCloseable {
         this.m = b.m;
         this.n = b.n;
         this.rank = b.rank;
-        this.weight = b.weight;
-        this.pruning = b.pruning;
         this.steps = steps;
         this.seed = b.seed;
         this.optimizer = optimizer;
         this.evaluateEvery = b.evaluateEvery;
         this.evaluation = b.evaluation;
 
-        int rows = b.calibrationCount;
-        if (b.heldOut != null) {
-            heldOutGiven = true;
-            trainCount = rows;
-            testRows = b.heldOut;
-            testCount = b.heldOutCount;
-        } else {
-            heldOutGiven = false;
-            testCount = Math.max(1, rows / 10);
-            trainCount = rows - testCount;
-            testRows = Arrays.copyOfRange(b.calibration, trainCount * n, rows * n);
-        }
-        trainRows = trainCount == rows ? b.calibration : Arrays.copyOf(b.calibration, trainCount * n);
-        this.batchRows = Math.min(b.batchRows, trainCount);
-
-        prunedWeight = pruning.apply(weight, m, n);
-        difference = new float[weight.length];
-        float[] negated = new float[weight.length];
-        for (int i = 0; i < weight.length; i++) {
-            difference[i] = weight[i] - prunedWeight[i];
-            negated[i] = -difference[i];
-        }
-        ActivationStats stats = ActivationStats.create(n, true);
-        stats.accumulate(trainRows, trainCount);
-        NoraConfig optimumConfig = NoraConfig.builder().outerRank(rank).innerRank(1)
-                .scaleMode(ScaleMode.whiten(LayerRecovery.OPTIMUM_RIDGE)).svd(SvdMethod.EXACT).init(InnerInit.ZERO).build();
-        optimumCorrection = NestedInitializer.initialize(null, difference, m, n, stats, optimumConfig).outerProduct();
+        RecoveryRows rows = new RecoveryRows(b.calibration, b.calibrationCount, b.heldOut, b.heldOutCount, n, b.batchRows);
+        job = new RecoveryJob(context, b.weight, m, n, b.pruning, rows);
+        optimumCorrection = job.optimumCorrection(rank);
 
         // PEFT's init: lora_A Kaiming-uniform (a = √5: U(±1/√n)), lora_B = 0.
         SplittableRandom rng = new SplittableRandom(b.initSeed);
@@ -114,7 +71,7 @@ public final class LoraRecovery implements AutoCloseable {
         for (int i = 0; i < a.length; i++) {
             a[i] = (float) ((2 * rng.nextDouble() - 1) * bound);
         }
-        layer = LoraLinear.create(context, negated, m, n, rank, a, new float[m * rank], (float) b.scale);
+        layer = LoraLinear.create(context, job.negatedDifference(), m, n, rank, a, new float[m * rank], (float) b.scale);
         Matrix[] state = new Matrix[6];
         try {
             state[0] = context.zeros(rank, n);
@@ -159,63 +116,8 @@ public final class LoraRecovery implements AutoCloseable {
         if (report != null) {
             return report;
         }
-        double errorBefore;
-        double errorOptimum;
-        double reference;
-        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix y = context.zeros(testCount, m)) {
-            reference = referenceSquares(xt, y);
-            errorBefore = heldOutError(xt, y, reference);
-            float[] gap = new float[difference.length];
-            for (int i = 0; i < gap.length; i++) {
-                gap[i] = optimumCorrection[i] - difference[i];
-            }
-            try (Matrix g = context.matrix(m, n, gap)) {
-                context.linear(xt, g, y);
-                errorOptimum = ratio(TensorOps.sumOfSquares(List.of(y)), reference);
-            }
-        }
-
-        long start = System.nanoTime();
-        long evaluationNanos = 0;
-        double lastLoss = Double.NaN;
-        int[] order = new int[trainCount];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        int cursor = trainCount;  // start with a fresh epoch
-        int epoch = 0;
-        float[] batch = new float[batchRows * n];
-        try (Matrix x = context.zeros(batchRows, n); Matrix residual = context.zeros(batchRows, m);
-                Matrix xt = evaluation == null ? null : context.matrix(testCount, n, testRows);
-                Matrix yt = evaluation == null ? null : context.zeros(testCount, m)) {
-            for (int s = 1; s <= steps; s++) {
-                // The same minibatch order as LayerRecovery's for the same seed.
-                if (cursor + batchRows > trainCount) {
-                    shuffle(order, new SplittableRandom(seed + 0x9E3779B97F4A7C15L * ++epoch));
-                    cursor = 0;
-                }
-                for (int k = 0; k < batchRows; k++) {
-                    System.arraycopy(trainRows, order[cursor + k] * n, batch, k * n, n);
-                }
-                cursor += batchRows;
-                x.copyFrom(batch);
-                lastLoss = step(s, x, residual);
-                if (evaluation != null && (s % evaluateEvery == 0 || s == steps)) {
-                    long e0 = System.nanoTime();
-                    evaluation.accept(new HeldOutError(s, heldOutError(xt, yt, reference)));
-                    evaluationNanos += System.nanoTime() - e0;
-                }
-            }
-        }
-        double seconds = (System.nanoTime() - start - evaluationNanos) / 1e9;
-        requireFiniteFactors();
-
-        double errorAfter;
-        try (Matrix xt = context.matrix(testCount, n, testRows); Matrix y = context.zeros(testCount, m)) {
-            errorAfter = heldOutError(xt, y, reference);
-        }
-        report = new RecoveryReport(pruning.toString(), trainCount, testCount, heldOutGiven, steps, errorBefore, errorAfter,
-                errorOptimum, lastLoss, seconds);
+        report = job.run(optimumCorrection, steps, seed, this::step, layer::forward, this::requireFiniteFactors,
+                evaluateEvery, evaluation);
         return report;
     }
 
@@ -258,35 +160,9 @@ public final class LoraRecovery implements AutoCloseable {
         }
     }
 
-    private double referenceSquares(Matrix xt, Matrix scratch) {
-        try (Matrix w = context.matrix(m, n, weight)) {
-            context.linear(xt, w, scratch);
-        }
-        return TensorOps.sumOfSquares(List.of(scratch));
-    }
-
-    /** ‖X_t (W_base + ΔW − W)ᵀ‖ / ‖X_t Wᵀ‖: the trained layer's output is the numerator's matrix. */
-    private double heldOutError(Matrix xt, Matrix scratch, double referenceSquares) {
-        layer.forward(xt, scratch);
-        return ratio(TensorOps.sumOfSquares(List.of(scratch)), referenceSquares);
-    }
-
-    private static double ratio(double errorSquares, double referenceSquares) {
-        return referenceSquares == 0 ? Math.sqrt(errorSquares) : Math.sqrt(errorSquares / referenceSquares);
-    }
-
-    private static void shuffle(int[] order, SplittableRandom rng) {
-        for (int i = order.length - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-    }
-
     /** W_base (m×n; a copy). */
     public float[] prunedWeight() {
-        return prunedWeight.clone();
+        return job.prunedWeight.clone();
     }
 
     /** lora_A as it stands (k×n). */
@@ -447,56 +323,20 @@ public final class LoraRecovery implements AutoCloseable {
             if (weight == null || pruning == null || calibration == null) {
                 throw new IllegalArgumentException(op + ": weight, pruning and calibration are all required");
             }
-            if (m < 1 || n < 1 || weight.length != (long) m * n) {
-                throw new ShapeMismatchException(op + ": weight holds " + weight.length + " values, expected " + m + "×" + n);
-            }
+            RecoveryJob.validateWeight(op, weight, m, n);
             if (rank < 1 || rank > Math.min(m, n)) {
                 throw new io.jnora.InvalidRankException(op + ": rank k = " + rank + " must be in [1, min(m, n) = "
                         + Math.min(m, n) + "] for the weight " + m + "×" + n);
             }
-            if (calibrationCount < 0 || calibration.length != (long) calibrationCount * n) {
-                throw new ShapeMismatchException(op + ": calibration holds " + calibration.length + " values, expected "
-                        + calibrationCount + "×" + n + " (rows × the weight's " + n + " inputs)");
-            }
-            if (heldOut != null && (heldOutCount < 1 || heldOut.length != (long) heldOutCount * n)) {
-                throw new ShapeMismatchException(op + ": held-out rows hold " + heldOut.length + " values, expected "
-                        + heldOutCount + "×" + n + " with at least one row");
-            }
-            if (heldOut == null && calibrationCount < 2) {
-                throw new ShapeMismatchException(op + ": " + calibrationCount + " calibration rows cannot be split into "
-                        + "training and held-out rows; give at least 2, or held-out rows");
-            }
-            if (heldOut != null && calibrationCount < 1) {
-                throw new ShapeMismatchException(op + ": no calibration rows");
-            }
-            if (batchRows < 1) {
-                throw new InvalidHyperparameterException(op + ": batch rows must be ≥ 1, got " + batchRows);
-            }
+            RecoveryRows.validate(op, n, calibration, calibrationCount, heldOut, heldOutCount, batchRows);
             double a = alpha == null ? rank : alpha;
             scale = rule.scale(a, rank);
             if (!Double.isFinite(scale) || scale == 0) {
                 throw new InvalidHyperparameterException(op + ": the scale s = " + scale + " (α = " + a + ", rule "
                         + rule.metadataName() + ") must be finite and non-zero");
             }
-            AdamWConfig cfg = optimizer;
-            int total;
-            if (cfg != null && !cfg.schedule().isConstant()) {
-                total = cfg.schedule().totalSteps();
-                if (steps != null && steps != total) {
-                    throw new InvalidHyperparameterException(op + ": " + steps + " steps asked but the optimizer's schedule "
-                            + "has " + total);
-                }
-            } else {
-                total = steps == null ? LayerRecovery.DEFAULT_STEPS : steps;
-                if (total < 1) {
-                    throw new InvalidHyperparameterException(op + ": steps must be ≥ 1, got " + total);
-                }
-                if (cfg == null) {
-                    cfg = AdamWConfig.builder().learningRate(LayerRecovery.DEFAULT_LEARNING_RATE)
-                            .schedule(LearningRateSchedule.warmupCosine(total / 20, total)).build();
-                }
-            }
-            return new LoraRecovery(this, total, cfg);
+            RecoveryJob.Plan plan = RecoveryJob.plan(op, optimizer, steps);
+            return new LoraRecovery(this, plan.steps(), plan.optimizer());
         }
     }
 }
