@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?seconds per target}; shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(SafetensorsFileFuzzTest NestedAdapterFileFuzzTest PeftAdapterFuzzTest AllocationJsonFuzzTest TrainerStateFuzzTest)
+[ ${#targets[@]} -gt 0 ] || targets=(OnnxModelFuzzTest TokenizerFuzzTest SafetensorsFileFuzzTest NestedAdapterFileFuzzTest PeftAdapterFuzzTest AllocationJsonFuzzTest TrainerStateFuzzTest)
 mkdir -p .fuzz/logs
 if [ ! -f .fuzz/cp.txt ] || [ pom.xml -nt .fuzz/cp.txt ]; then
   mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=.fuzz/cp.txt >/dev/null
