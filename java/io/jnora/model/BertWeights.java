@@ -29,6 +29,9 @@ import java.util.regex.Pattern;
  * parameter names ({@code embeddings.word_embeddings.weight}, {@code encoder.layer.3.output.LayerNorm.weight}).
  * The heads come from the graph's reshape to (batch, seq, heads, head_dim), the layer-norm epsilon from
  * the constant added to the variance. Anything else is an {@link OnnxFormatException} naming the part.
+ *
+ * <p>Thread safety: immutable in structure; its arrays are returned as they are (not copied), so it may be shared
+ * by many threads and encoders as long as nobody writes to them.
  */
 public final class BertWeights {
     /** The six linear layers of a block, by the suffix of their module path, in the block's order. */

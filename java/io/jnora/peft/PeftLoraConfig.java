@@ -26,6 +26,8 @@ import java.util.regex.PatternSyntaxException;
  * adapter's output (target selection, dropout, init settings, bookkeeping) are ignored. A field this
  * reader does not know is accepted only at a neutral value (null, false, empty) and refused otherwise:
  * a new PEFT feature is opt-in, so a set value may mean a different computation.
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class PeftLoraConfig {
     /** PEFT's defaults for the fields a config may leave out. */

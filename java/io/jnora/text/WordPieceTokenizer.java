@@ -24,6 +24,8 @@ import java.util.Map;
  *
  * <p>Only that pipeline is accepted; any other model, normalizer, pre-tokenizer or post-processor type
  * is a {@link TokenizerFormatException} naming the file and the field.
+ *
+ * <p>Thread safety: immutable and thread-safe; {@link #encode} keeps its work in local variables.
  */
 public final class WordPieceTokenizer {
     /** BERT's position table: no sequence is longer. */
