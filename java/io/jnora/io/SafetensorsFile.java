@@ -24,8 +24,8 @@ import java.util.Objects;
  * concurrently. Failures of the file system itself (missing file, permissions) are a
  * {@link JnoraException} naming the file.
  *
- * <p>Thread safety: thread-safe for reading (an immutable header, positional reads on the channel); a read racing
- * {@link #close()} fails with a typed exception.
+ * <p>Thread safety: thread-safe for reading (an immutable header, positional reads on the channel); a read after
+ * {@link #close()} is an IllegalStateException, one that races it a JnoraException.
  */
 public final class SafetensorsFile implements AutoCloseable {
     /** A Java array's practical maximum length; larger tensors cannot be read into one. */
