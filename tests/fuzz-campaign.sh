@@ -8,12 +8,15 @@
 # Jazzer's regex-injection sanitizer is off: PEFT's rank_pattern/alpha_pattern keys ARE regular
 # expressions (PEFT matches them with re), and a key that does not compile is refused as an
 # AdapterFormatException; the sanitizer flags every Pattern.compile of fuzzer data, wanted or not.
+# A unit running longer than FUZZ_TIMEOUT seconds (default 30) is a hang finding. 10 s was too short on
+# 2 cores shared with other builds: the first unit, which loads and instruments JUnit and Jackson, took
+# 11-12 s and was reported as a timeout.
 # The same campaign through JUnit: JAZZER_FUZZ=1 mvn test -Dtest=io/jnora/fuzz/TARGET -Djazzer.max_duration=10m
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?seconds per target}; shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(SafetensorsFileFuzzTest NestedAdapterFileFuzzTest PeftAdapterFuzzTest AllocationJsonFuzzTest TrainerStateFuzzTest)
+[ ${#targets[@]} -gt 0 ] || targets=(OnnxModelFuzzTest TokenizerFuzzTest SafetensorsFileFuzzTest NestedAdapterFileFuzzTest PeftAdapterFuzzTest AllocationJsonFuzzTest TrainerStateFuzzTest)
 mkdir -p .fuzz/logs
 if [ ! -f .fuzz/cp.txt ] || [ pom.xml -nt .fuzz/cp.txt ]; then
   mvn -B -q dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile=.fuzz/cp.txt >/dev/null
@@ -28,7 +31,7 @@ for t in "${targets[@]}"; do
   java -Xmx1536m -cp "$cp" com.code_intelligence.jazzer.Jazzer --target_class="io.jnora.fuzz.$t" \
       --instrumentation_includes='io.jnora.**:com.fasterxml.**' --keep_going=50 \
       --disabled_hooks=com.code_intelligence.jazzer.sanitizers.RegexInjection \
-      -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+      -max_total_time="$seconds" -rss_limit_mb=4096 -timeout="${FUZZ_TIMEOUT:-30}" -print_final_stats=1 \
       -artifact_prefix=".fuzz/artifacts/$t/" ".fuzz/corpus/$t" > ".fuzz/logs/$t.log" 2>&1 || true
   echo "$t: $(grep -E 'stat::number_of_executed_units' ".fuzz/logs/$t.log" | awk '{print $2}') executions," \
        "corpus $(ls ".fuzz/corpus/$t" | wc -l), findings $(ls ".fuzz/artifacts/$t" | wc -l)," \

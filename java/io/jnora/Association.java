@@ -1,6 +1,10 @@
 package io.jnora;
 
-/** The order of the products in the adapter term of the forward (SPEC §2.5). */
+/**
+ * The order of the products in the adapter term of the forward (SPEC §2.5).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum Association {
     /** ((X Aᵀ) A'ᵀ) B'ᵀ) Bᵀ: cost ≈ T·r·(n + m); no state beyond the factors. */
     OUTER_FIRST,

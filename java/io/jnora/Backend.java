@@ -1,6 +1,10 @@
 package io.jnora;
 
-/** Where the arithmetic runs (SPEC §3, "Backend choice"). */
+/**
+ * Where the arithmetic runs (SPEC §3, "Backend choice").
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum Backend {
     /** CUDA when a device is present and the CUDA libraries load, else the CPU. */
     AUTO,

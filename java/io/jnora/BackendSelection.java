@@ -7,6 +7,8 @@ package io.jnora;
  * @param chosen the backend in use (never {@link Backend#AUTO})
  * @param reason one line: why this backend (for AUTO on the CPU, why not CUDA)
  * @param device the device or library doing the arithmetic
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public record BackendSelection(Backend requested, Backend chosen, String reason, String device) {
     @Override

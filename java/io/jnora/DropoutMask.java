@@ -10,6 +10,8 @@ import java.util.SplittableRandom;
  * the backward given the same mask uses the same values, so the gradients are those of the dropped
  * forward. The mask is drawn on the host from a seed and copied to the context's memory: the same
  * seed gives the same mask on every backend. One owner; closing frees it.
+ *
+ * <p>Thread safety: not thread-safe; it lives on its context, which one thread at a time uses.
  */
 public final class DropoutMask implements AutoCloseable {
     private final Matrix values;

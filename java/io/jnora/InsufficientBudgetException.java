@@ -3,6 +3,8 @@ package io.jnora;
 /**
  * A rank allocation's parameter budget cannot give every layer its minimum rank (SPEC §2.8); the
  * message names the budget and the minimum, which {@link #minimumBudget()} also returns.
+ *
+ * <p>Thread safety: immutable once constructed (its message is fixed); safe to hand to any thread.
  */
 public class InsufficientBudgetException extends JnoraException {
     private static final long serialVersionUID = 1L;

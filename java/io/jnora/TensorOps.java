@@ -9,6 +9,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * the matrices live: on CUDA one launch per call for a whole list of tensors. Every matrix of a call
  * must belong to one context; each call validates the lists and the shapes first and names the
  * operation in its errors. The training API ({@code io.jnora.train}) is the intended user.
+ *
+ * <p>Thread safety: stateless, but each call runs on its matrices' context, which one thread at a time may use.
  */
 public final class TensorOps {
     private TensorOps() {}

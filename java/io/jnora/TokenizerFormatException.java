@@ -1,6 +1,10 @@
 package io.jnora;
 
-/** A tokenizer file (Hugging Face {@code tokenizer.json}) is malformed or of an unsupported kind; names file and field. */
+/**
+ * A tokenizer file (Hugging Face {@code tokenizer.json}) is malformed or of an unsupported kind; names file and field.
+ *
+ * <p>Thread safety: immutable once constructed (its message is fixed); safe to hand to any thread.
+ */
 public class TokenizerFormatException extends JnoraException {
     private static final long serialVersionUID = 1L;
 

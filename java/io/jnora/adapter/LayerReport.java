@@ -13,6 +13,8 @@ import java.util.List;
  * (AIRA, SPEC §2.8), its outer and allocated inner rank, its trainable parameters against a plain LoRA
  * of the same trainable rank, and the held-out output error of the rank-r truncation under each scale
  * mode ({@link TruncationComparison}).
+ *
+ * <p>Thread safety: immutable (the library gives it an unmodifiable list) and thread-safe.
  */
 public record LayerReport(String name, int outFeatures, int inFeatures, double outlierRatio, int outerRank,
         int innerRank, List<TruncationComparison.Entry> truncation) {

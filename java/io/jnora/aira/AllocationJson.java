@@ -34,6 +34,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * cost model; other fields are ignored). Out: {@code {"ranks": {name: r, ...}, "objective": x, "cost": c}}.
  * A malformed input is a {@link LayersFormatException} naming the file and the field; JSON with a
  * repeated key or trailing content is malformed too.
+ *
+ * <p>Thread safety: stateless; thread-safe. Concurrent writes to one target leave one complete file (atomic rename).
  */
 public final class AllocationJson {
     private static final ObjectMapper JSON = JsonMapper.builder()

@@ -5,6 +5,8 @@ import java.util.Locale;
 /**
  * How ranks are spread over layers (SPEC §2.8; the AIRA supplementary §C compares them). The four
  * baselines are profiles over depth, scaled to the budget; only {@link #OUTLIER_DRIVEN} optimises.
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
  */
 public enum AllocationStrategy {
     /** One rank for every layer, the largest that fits the budget. */

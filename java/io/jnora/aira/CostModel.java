@@ -5,6 +5,8 @@ import java.util.Locale;
 /**
  * What one unit of rank costs in trainable parameters, and the rank beyond which more buys nothing
  * (SPEC §2.8).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
  */
 public enum CostModel {
     /** A plain LoRA of rank r: {@code r (m + n)} parameters; ranks above {@code min(m, n)} add no capacity. */

@@ -11,6 +11,8 @@ import java.util.OptionalInt;
  * (out × in), its outlier ratio {@code O_l} (see {@link OutlierRatio}) and, for a nested adapter whose
  * inner rank is being allocated, the outer rank {@code r_out} (which sets the cost per unit of
  * inner rank, {@code 2 r_out}, and caps the inner rank, {@code r_in ≤ r_out}).
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public record LayerSpec(String name, int m, int n, double outlierRatio, OptionalInt outerRank) {
     public LayerSpec {

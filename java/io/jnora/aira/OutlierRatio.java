@@ -18,6 +18,8 @@ import java.util.Objects;
  * {@code sqrt(mean x_j²)} instead: the common factor {@code sqrt(N)} multiplies every score and their
  * mean alike, so it cancels in "above τ times the mean" and the ratio needs only {@code mean x_j²}.
  * A layer whose scores are all zero has no outliers ({@code O_l = 0}).
+ *
+ * <p>Thread safety: immutable and thread-safe (the statistics it reads must not be updated meanwhile).
  */
 public final class OutlierRatio {
     /** τ of the AIRA supplementary, Table 3. */

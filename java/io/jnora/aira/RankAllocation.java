@@ -10,6 +10,8 @@ import java.util.Objects;
  * The result of a rank allocation (SPEC §2.8): one rank per layer in the order given, the objective
  * {@code Σ_l O_l log(1 + r_l)} of those ranks (natural log; reported for every strategy so that they
  * can be compared), their cost {@code Σ_l c_l r_l ≤ budget}, and how the integer ranks were found.
+ *
+ * <p>Thread safety: immutable when made by {@link RankAllocator} (unmodifiable lists) and thread-safe.
  */
 public record RankAllocation(AllocationStrategy strategy, List<String> layers, List<Integer> ranks, double objective,
         long cost, long budget, Method method) {

@@ -30,6 +30,8 @@ import java.util.Objects;
  * ({@link GreedyRounding}). Layers with {@code O_l = 0} get {@code r_min}.</li>
  * </ul>
  * Results are deterministic: no hash-order dependence, and RANDOM uses its seed only.
+ *
+ * <p>Thread safety: immutable and thread-safe (each allocation works on its own data); its Builder is not.
  */
 public final class RankAllocator {
     /** The SPEC's bound on the dynamic program: active layers × (budget units + 1). */

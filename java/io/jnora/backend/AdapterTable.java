@@ -7,6 +7,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * B (m×r) in the backend's memory, the rank and the scale. Made by {@link
  * ComputeBackend#createAdapterTable}; on CUDA it mirrors itself into device tables, so that a
  * grouped call finds every row's adapter without the host. The factors stay owned by the caller.
+ *
+ * <p>Thread safety: implementations are not thread-safe; a table lives on its context, which one thread at a time uses.
  */
 public interface AdapterTable extends AutoCloseable {
     int capacity();

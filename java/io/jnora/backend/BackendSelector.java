@@ -4,7 +4,11 @@ import io.jnora.Backend;
 import io.jnora.BackendSelection;
 import io.jnora.BackendUnavailableException;
 
-/** The rule of SPEC §3: AUTO picks CUDA when a device and its libraries load, else the CPU. */
+/**
+ * The rule of SPEC §3: AUTO picks CUDA when a device and its libraries load, else the CPU.
+ *
+ * <p>Thread safety: stateless; thread-safe (the CUDA probe runs once per process, see {@link CudaProbe}).
+ */
 public final class BackendSelector {
     /** A started backend and the account of why it was chosen. */
     public record Started(ComputeBackend backend, BackendSelection selection) {}

@@ -10,6 +10,9 @@ import org.bytedeco.javacpp.FloatPointer;
  * arguments. All matrices are dense and row-major (leading dimension = columns); pointers are host
  * memory on the CPU backend and device memory on the CUDA backend. Calls are ordered; results are
  * visible to the host after {@link #synchronize()} (downloads synchronise themselves).
+ *
+ * <p>Thread safety: implementations are not thread-safe: one backend, one stream, used by one thread at a time
+ * (its context's).
  */
 public interface ComputeBackend extends AutoCloseable {
     Backend kind();

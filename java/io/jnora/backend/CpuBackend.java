@@ -22,6 +22,9 @@ import org.bytedeco.openblas.global.openblas;
 /**
  * The CPU backend: every primitive is one OpenBLAS {@code sgemm} on off-heap memory (no copies
  * across JNI). Matrices live in native memory so that BLAS reads them in place.
+ *
+ * <p>Thread safety: it holds no state of its own (each call works on the buffers it is given), but it is used
+ * through its context, which one thread at a time uses; separate contexts may run on separate threads.
  */
 public final class CpuBackend implements ComputeBackend {
     private static final OnceLoader OPENBLAS = new OnceLoader("CPU backend: OpenBLAS", openblas.class);

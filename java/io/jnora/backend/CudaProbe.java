@@ -11,6 +11,8 @@ import org.bytedeco.javacpp.LongPointer;
  * library (static cudart, safe without a driver) is asked for a device first, and only when one is
  * present are the JavaCPP CUDA presets touched, because a failed presets load poisons their classes
  * for the rest of the process.
+ *
+ * <p>Thread safety: thread-safe; the probe runs once under a lock and its result is published through a volatile field.
  */
 public final class CudaProbe {
     /** The outcome: {@code available}, or the one-line {@code reason} it is not; {@code device} when it is. */

@@ -16,6 +16,9 @@ import io.jnora.NativeFailureException;
  * Row-major dense linear algebra on host float arrays through OpenBLAS/LAPACK, for the one-off
  * work of initialisation (products, QR, SVD). Internal to the library. Not a hot path: JNI copies
  * the arrays in and out.
+ *
+ * <p>Thread safety: stateless; concurrent calls on different arrays share nothing in jnora (OpenBLAS's threaded
+ * build is itself thread-safe).
  */
 public final class HostLapack {
     private HostLapack() {}

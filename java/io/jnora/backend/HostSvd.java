@@ -3,7 +3,12 @@ package io.jnora.backend;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
-/** Truncated SVDs on the host through LAPACK: exact (gesdd) and randomized (Halko–Martinsson–Tropp). */
+/**
+ * Truncated SVDs on the host through LAPACK: exact (gesdd) and randomized (Halko–Martinsson–Tropp).
+ *
+ * <p>Thread safety: stateless; concurrent calls on different arrays share nothing in jnora (OpenBLAS's threaded
+ * build is itself thread-safe).
+ */
 public final class HostSvd {
     private HostSvd() {}
 

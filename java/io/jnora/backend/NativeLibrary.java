@@ -5,7 +5,11 @@ import io.jnora.NativeFailureException;
 import io.jnora.binding.JnoraNative;
 import org.bytedeco.javacpp.BytePointer;
 
-/** Guarded, lazy loading of {@code libjnora} (see {@link OnceLoader}) and translation of its status codes. */
+/**
+ * Guarded, lazy loading of {@code libjnora} (see {@link OnceLoader}) and translation of its status codes.
+ *
+ * <p>Thread safety: thread-safe; the library is loaded once under a lock, and {@link #lastError()} is per thread.
+ */
 public final class NativeLibrary {
     private static final OnceLoader LIBJNORA = new OnceLoader("libjnora", JnoraNative.class);
 

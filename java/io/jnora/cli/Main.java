@@ -9,6 +9,9 @@ import picocli.CommandLine.Command;
 /**
  * {@code java -jar jnora.jar COMMAND} (SPEC §6). Exit status: 0 success, 2 bad usage or input,
  * 1 internal failure, each failure as one clear line on standard error.
+ *
+ * <p>Thread safety: not thread-safe; picocli fills one instance per command line, and {@link #run(String...)}
+ * makes a new one for every call.
  */
 @Command(name = "jnora", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Nested low-rank adapters (NoRA) on the GPU and CPU.",

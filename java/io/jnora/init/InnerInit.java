@@ -1,6 +1,10 @@
 package io.jnora.init;
 
-/** How the trainable inner pair and the base start (SPEC §2.3). */
+/**
+ * How the trainable inner pair and the base start (SPEC §2.3).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum InnerInit {
     /** A' Kaiming-uniform, B' = 0, W_base = W: the output at init is exactly the base layer's. */
     ZERO,

@@ -17,6 +17,8 @@ import io.jnora.stats.ActivationStats;
  * A concrete scaling S (n×n) built from activation statistics (SPEC §2.2): diagonal for NONE,
  * MEAN_ABS and RMS, lower triangular for WHITEN. It multiplies a weight on the right (W S) and
  * divides a factor on the right (V_rᵀ S⁻¹) — the latter by a triangular solve, never an inverse.
+ *
+ * <p>Thread safety: immutable (its arrays are private and copied out) and thread-safe.
  */
 public final class InputScaling {
     /** Entries below this fraction of the largest diagonal entry are raised to it (dead channels). */

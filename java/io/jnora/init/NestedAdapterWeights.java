@@ -10,6 +10,8 @@ import io.jnora.NoraContext;
  * residual base is recomputed), the base the layer runs on, and how it was made. Arrays are
  * row-major and owned by this object; the accessors hand out the arrays themselves (no copies:
  * they are large), so callers must not modify them.
+ *
+ * <p>Thread safety: its arrays are not copied; safe to share between threads as long as nobody writes to them.
  */
 public record NestedAdapterWeights(
         int outFeatures,

@@ -16,6 +16,9 @@ import java.util.SplittableRandom;
  * the truncated SVD W S ≈ U_r Σ_r V_rᵀ gives the outer pair (B A = W_r, optimal in ‖(W − W_r) S‖_F),
  * the inner pair starts as {@link InnerInit} says, and s follows the configured rule. On the host
  * (OpenBLAS/LAPACK).
+ *
+ * <p>Thread safety: stateless; host calls are thread-safe, calls given a context run on it (one thread at a time
+ * per context).
  */
 public final class NestedInitializer {
     private NestedInitializer() {}

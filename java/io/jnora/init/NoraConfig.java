@@ -14,6 +14,8 @@ import io.jnora.NonFiniteInputException;
  * Defaults follow the SPEC: MEAN_ABS(0.5) scaling, AUTO SVD (p = 10, q = 2), ZERO inner init,
  * B = U_rΣ_r, α = r_in with the LoRA rule (s = 1). {@code r ≤ min(m, n)} is checked at init, when
  * the weight's shape is known.
+ *
+ * <p>Thread safety: immutable and thread-safe; its Builder is not.
  */
 public final class NoraConfig {
     private final int outerRank;

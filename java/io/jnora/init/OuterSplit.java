@@ -1,6 +1,10 @@
 package io.jnora.init;
 
-/** Where Σ_r goes when the truncated SVD U_r Σ_r V_rᵀ of W S becomes B and A (SPEC §2.2). */
+/**
+ * Where Σ_r goes when the truncated SVD U_r Σ_r V_rᵀ of W S becomes B and A (SPEC §2.2).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum OuterSplit {
     /** B = U_r Σ_r, A = V_rᵀ S⁻¹: the NoRA default (supplementary Table 9). */
     SIGMA_IN_B("b-sigma"),

@@ -1,6 +1,10 @@
 package io.jnora.init;
 
-/** The figure AwSVD modes are compared by (SPEC §2.2): ‖X (W − W̃)ᵀ‖_F / ‖X Wᵀ‖_F, in float64. */
+/**
+ * The figure AwSVD modes are compared by (SPEC §2.2): ‖X (W − W̃)ᵀ‖_F / ‖X Wᵀ‖_F, in float64.
+ *
+ * <p>Thread safety: stateless; thread-safe.
+ */
 public final class OutputError {
     private OutputError() {}
 

@@ -11,6 +11,8 @@ import java.util.Locale;
  *   <li>{@code RMS}: S = diag(sqrt(mean x_j²));</li>
  *   <li>{@code WHITEN(λ)}: S = L, Cholesky factor of C + λ·tr(C)/n·I, λ = 1e-3 by default.</li>
  * </ul>
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class ScaleMode {
     public enum Kind { NONE, MEAN_ABS, RMS, WHITEN }

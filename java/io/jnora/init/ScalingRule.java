@@ -1,6 +1,10 @@
 package io.jnora.init;
 
-/** The adapter scale s from α and the trainable rank r_in (SPEC §2.4). */
+/**
+ * The adapter scale s from α and the trainable rank r_in (SPEC §2.4).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum ScalingRule {
     /** s = α / r_in (LoRA). */
     LORA,

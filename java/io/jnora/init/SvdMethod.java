@@ -1,6 +1,10 @@
 package io.jnora.init;
 
-/** How the truncated SVD of the scaled weight is computed (SPEC §2.2). */
+/**
+ * How the truncated SVD of the scaled weight is computed (SPEC §2.2).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum SvdMethod {
     /** Randomized when {@code r ≤ min(m, n) / 4}, else exact (the SPEC's default rule). */
     AUTO,

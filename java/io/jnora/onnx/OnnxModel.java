@@ -23,6 +23,8 @@ import java.util.Map;
  * Supported: tensors with raw_data or packed typed data; not supported (refused by name): external data,
  * segmented tensors, groups. Sub-graphs in attributes, sparse initializers, value_info, functions and
  * training info are skipped.
+ *
+ * <p>Thread safety: immutable and thread-safe once parsed, provided the bytes given to {@link #parse} are not modified.
  */
 public final class OnnxModel {
     /** ONNX's own ceiling on a single protobuf file (2 GiB), and a Java array's. */

@@ -4,16 +4,26 @@ import io.jnora.OnnxFormatException;
 import io.jnora.io.BFloat16;
 import io.jnora.io.Float16;
 import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Set;
 
 /**
  * A {@code TensorProto}: name, dims, element type, and its data as a validated byte range of the file
  * (raw_data, or a packed typed field), decoded on request. The element count (the product of the dims)
  * was checked against the bytes present when the file was read, so decoding allocates exactly what
- * the file holds.
+ * the file holds; a type without a fixed element size (strings, FLOAT8, INT4, …) is refused before any
+ * allocation, since nothing bounded its count.
+ *
+ * <p>Immutable and thread-safe, provided the bytes given to {@link OnnxModel#parse} are not modified.
  */
 public final class OnnxTensor {
     /** Where the elements are: raw little-endian bytes, or one of the typed repeated fields. */
     enum Storage { RAW, FLOAT_DATA, INT32_DATA, INT64_DATA, DOUBLE_DATA, NONE }
+
+    /** The types whose raw_data {@link #toLongArray} reads as integers (16-bit floats as their bits). */
+    private static final Set<OnnxDataType> INTEGER_RAW = EnumSet.of(OnnxDataType.INT64, OnnxDataType.INT32,
+            OnnxDataType.UINT32, OnnxDataType.INT16, OnnxDataType.UINT16, OnnxDataType.FLOAT16, OnnxDataType.BFLOAT16,
+            OnnxDataType.INT8, OnnxDataType.UINT8, OnnxDataType.BOOL);
 
     private final String file;
     private final String name;
@@ -76,6 +86,10 @@ public final class OnnxTensor {
 
     /** The elements as float32, from FLOAT, FLOAT16, BFLOAT16 or DOUBLE data. */
     public float[] toFloatArray() {
+        if (elementCount > 0 && dataType != OnnxDataType.FLOAT && dataType != OnnxDataType.DOUBLE
+                && dataType != OnnxDataType.FLOAT16 && dataType != OnnxDataType.BFLOAT16) {
+            throw unsupported("float");  // before allocating: a type without a fixed size was not sized by its data
+        }
         int n = (int) elementCount;
         float[] out = new float[n];
         if (n == 0) {
@@ -108,21 +122,22 @@ public final class OnnxTensor {
 
     /** The elements as int64, from INT64, INT32, INT16, INT8, UINT8, UINT16, UINT32 or BOOL data. */
     public long[] toLongArray() {
+        boolean typed = storage == Storage.INT32_DATA || storage == Storage.INT64_DATA;
+        if (elementCount > 0 && !typed && (storage != Storage.RAW || !INTEGER_RAW.contains(dataType))) {
+            throw unsupported("integer");  // before allocating: a type without a fixed size was not sized by its data
+        }
         int n = (int) elementCount;
         long[] out = new long[n];
         if (n == 0) {
             return out;
         }
-        if (storage == Storage.INT32_DATA || storage == Storage.INT64_DATA) {
+        if (typed) {
             ProtoReader r = new ProtoReader(file, bytes, dataOffset, dataOffset + dataLength, "TensorProto " + name);
             for (int i = 0; i < n; i++) {
                 long v = r.varint("element " + i);
                 out[i] = storage == Storage.INT32_DATA ? (int) v : v;
             }
             return out;
-        }
-        if (storage != Storage.RAW) {
-            throw unsupported("integer");
         }
         for (int i = 0; i < n; i++) {
             int at = dataOffset + i * dataType.elementBytes();

@@ -21,6 +21,8 @@ import java.util.Objects;
  * {@code B_eff = B·I = B}, exact) a forward costs what a LoRA's costs. That is an inference path:
  * the trainable factors of such a layer are the identities, not loraA and loraB; training a plain
  * LoRA's own factors is not offered here.
+ *
+ * <p>Thread safety: its arrays are not copied; safe to share between threads as long as nobody writes to them.
  */
 public record LoraLayer(
         String name,

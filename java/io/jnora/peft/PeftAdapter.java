@@ -53,6 +53,8 @@ import java.util.regex.Pattern;
  * the most common among the modules (ties to the first); modules that differ get an entry in
  * {@code rank_pattern} / {@code alpha_pattern} keyed by their full module path, which PEFT matches
  * both with its current regex rule and, in versions before 0.15, by exact name.
+ *
+ * <p>Thread safety: stateless; thread-safe. Concurrent writes to one directory are not coordinated.
  */
 public final class PeftAdapter {
     public static final String CONFIG_FILE = "adapter_config.json";

@@ -26,6 +26,8 @@ import java.util.regex.PatternSyntaxException;
  * adapter's output (target selection, dropout, init settings, bookkeeping) are ignored. A field this
  * reader does not know is accepted only at a neutral value (null, false, empty) and refused otherwise:
  * a new PEFT feature is opt-in, so a set value may mean a different computation.
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class PeftLoraConfig {
     /** PEFT's defaults for the fields a config may leave out. */
@@ -176,19 +178,19 @@ public final class PeftLoraConfig {
 
     /** The module's rank: its {@code rank_pattern} entry, else {@code r}. */
     public int rankOf(String module) {
-        String key = PeftPatternKeys.matchingKey(rankPattern.keySet(), module);
+        String key = PeftPatternKeys.matchingKey(rankPattern.keySet(), module, file + ": \"rank_pattern\"");
         return key == null ? r : rankPattern.get(key);
     }
 
     /** The module's {@code lora_alpha}: its {@code alpha_pattern} entry, else {@code lora_alpha}. */
     public double alphaOf(String module) {
-        String key = PeftPatternKeys.matchingKey(alphaPattern.keySet(), module);
+        String key = PeftPatternKeys.matchingKey(alphaPattern.keySet(), module, file + ": \"alpha_pattern\"");
         return key == null ? loraAlpha : alphaPattern.get(key);
     }
 
     /** Which field gave the module's rank, for messages: {@code rank_pattern key "…"} or {@code r}. */
     public String rankSource(String module) {
-        String key = PeftPatternKeys.matchingKey(rankPattern.keySet(), module);
+        String key = PeftPatternKeys.matchingKey(rankPattern.keySet(), module, file + ": \"rank_pattern\"");
         return key == null ? "\"r\"" : "\"rank_pattern\" key \"" + key + "\"";
     }
 

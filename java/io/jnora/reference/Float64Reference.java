@@ -5,6 +5,8 @@ package io.jnora.reference;
  * loops and no library: the independent reference that the backends are checked against (by the
  * tests and by {@code jnora demo}). It is itself checked against central finite differences.
  * Matrices are row-major double arrays.
+ *
+ * <p>Thread safety: stateless; thread-safe.
  */
 public final class Float64Reference {
     private Float64Reference() {}

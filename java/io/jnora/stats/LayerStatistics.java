@@ -9,6 +9,8 @@ import java.util.Set;
 /**
  * Activation statistics kept under each layer's name, in the order the layers were added (the
  * model's depth order, which rank allocation relies on, SPEC §2.8).
+ *
+ * <p>Thread safety: not thread-safe (a mutable map of mutable accumulators); confine to one thread.
  */
 public final class LayerStatistics {
     private final Map<String, ActivationStats> byName = new LinkedHashMap<>();

@@ -10,6 +10,8 @@ import java.util.SplittableRandom;
  * A random nested layer and activations shaped like an LLM's: most input channels of ordinary scale
  * and a few heavy-tailed "outlier" channels 20–100× larger (SPEC §4), with non-zero inner factors
  * so that the adapter term is not trivially zero. For the demo, the benchmarks and the tests.
+ *
+ * <p>Thread safety: its arrays are public and mutable; safe to share between threads only while nobody writes to them.
  */
 public final class SyntheticLayer {
     public final int m;

@@ -24,6 +24,8 @@ import java.util.Map;
  *
  * <p>Only that pipeline is accepted; any other model, normalizer, pre-tokenizer or post-processor type
  * is a {@link TokenizerFormatException} naming the file and the field.
+ *
+ * <p>Thread safety: immutable and thread-safe; {@link #encode} keeps its work in local variables.
  */
 public final class WordPieceTokenizer {
     /** BERT's position table: no sequence is longer. */
@@ -175,15 +177,22 @@ public final class WordPieceTokenizer {
                     + " leaves no room for [CLS] and [SEP]");
         }
         List<Integer> pieces = new ArrayList<>();
+        // each special token's first occurrence at or after `at` (-1: none left), searched again only once
+        // passed, so that a long text with many special tokens is split in linear, not quadratic, time
+        int[] occurrence = new int[specialTokens.size()];
+        java.util.Arrays.fill(occurrence, -2);
         int at = 0;
         while (at <= text.length()) {
             int next = text.length();
             String found = null;
-            for (String s : specialTokens) {
-                int i = text.indexOf(s, at);
+            for (int k = 0; k < occurrence.length; k++) {
+                if (occurrence[k] != -1 && occurrence[k] < at) {
+                    occurrence[k] = text.indexOf(specialTokens.get(k), at);
+                }
+                int i = occurrence[k];
                 if (i >= 0 && i < next) {
                     next = i;
-                    found = s;
+                    found = specialTokens.get(k);
                 }
             }
             wordPieces(text.substring(at, next), pieces);

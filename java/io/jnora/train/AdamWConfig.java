@@ -14,6 +14,8 @@ package io.jnora.train;
  * With clipping, a step whose global gradient norm ‖g‖ (over every trainable tensor of the model)
  * exceeds {@code maxGradNorm} uses g · maxGradNorm/‖g‖; one at or below it is left alone
  * (PyTorch's clip_grad_norm_ divides by ‖g‖ + 1e-6 instead, a difference of 1e-6 relative).
+ *
+ * <p>Thread safety: immutable and thread-safe; its Builder is not.
  */
 public final class AdamWConfig {
     public static final double DEFAULT_LEARNING_RATE = 5e-4;

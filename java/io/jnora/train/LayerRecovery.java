@@ -47,6 +47,8 @@ import java.util.function.Consumer;
  *     NestedAdapterFile.write(out, List.of(job.adapterLayer("layer")));
  * }
  * }</pre>
+ *
+ * <p>Thread safety: not thread-safe; it runs on its context, which one thread at a time uses.
  */
 public final class LayerRecovery implements AutoCloseable {
     /** λ of the closed-form optimum's WHITEN truncation (relative to tr(C)/n). */

@@ -16,6 +16,8 @@ package io.jnora.train;
  * has the full rate, and the last, t = N, has ½(1 + cos(π(N − 1 − W)/(N − W))) &gt; 0; λ reaches 0 at
  * t = N + 1, an update that is never taken ({@link #covers} says which updates exist). {@link
  * #constant()} has λ = 1 for every update and no end.
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class LearningRateSchedule {
     private final int warmupSteps;

@@ -6,6 +6,8 @@ import io.jnora.JnoraException;
  * A training step met a NaN or an infinity in a loss or a gradient. The step was not applied: the
  * parameters, the moments and the step count are as they were before it. The message names the
  * step, the layer and what was non-finite.
+ *
+ * <p>Thread safety: immutable once constructed (its message is fixed); safe to hand to any thread.
  */
 public class NonFiniteTrainingException extends JnoraException {
     private static final long serialVersionUID = 1L;

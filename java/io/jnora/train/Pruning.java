@@ -18,6 +18,8 @@ import java.util.Locale;
  *   <li>{@code rank:R}: W_base = U_R Σ_R V_Rᵀ, the truncation of W's SVD (LAPACK gesdd, float32) to
  *       rank R ∈ [1, min(m, n)].</li>
  * </ul>
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public final class Pruning {
     public enum Kind { MAGNITUDE, RANK }

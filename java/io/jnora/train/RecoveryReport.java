@@ -12,6 +12,8 @@ package io.jnora.train;
  * @param steps training steps taken
  * @param finalLoss the last step's mean squared error on its minibatch
  * @param seconds wall time of the training loop
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public record RecoveryReport(String pruning, int trainRows, int testRows, boolean heldOutGiven, int steps,
         double errorBefore, double errorAfter, double errorOptimum, double finalLoss, double seconds) {

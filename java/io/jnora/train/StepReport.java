@@ -10,6 +10,8 @@ package io.jnora.train;
  * @param gradientScale the factor the gradients were multiplied by: maxGradNorm/‖g‖ when clipping
  *     engaged, else 1
  * @param learningRate the learning rate this update used (base rate times the schedule's multiplier)
+ *
+ * <p>Thread safety: immutable and thread-safe.
  */
 public record StepReport(int step, double loss, double gradientNorm, double gradientScale, double learningRate) {
     /** Whether the gradient-norm clipping engaged on this step. */

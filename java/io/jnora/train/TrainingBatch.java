@@ -9,6 +9,8 @@ import java.util.Objects;
  * (T×m) of the model's loss, or regression targets (T×m) for the mean-squared-error helper
  * (loss = ‖Y − target‖²_F / (T·m), so dY = 2(Y − target)/(T·m)). Optionally a T×n matrix to receive
  * dL/dX (computed with the parameters as they were before the step), for back-propagating further.
+ *
+ * <p>Thread safety: not thread-safe; its matrices live on one context, which one thread at a time uses.
  */
 public final class TrainingBatch {
     private final NestedLinear layer;

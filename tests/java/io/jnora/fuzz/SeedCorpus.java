@@ -1,5 +1,7 @@
 package io.jnora.fuzz;
 
+import io.jnora.onnx.OnnxModel;
+import io.jnora.onnx.ProtoWriter;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -70,6 +72,63 @@ public final class SeedCorpus {
         put(a, "duplicate-name", utf8("{\"layers\":[{\"name\":\"a\",\"m\":8,\"n\":8,\"outlier_ratio\":0.5},"
                 + "{\"name\":\"a\",\"m\":8,\"n\":8,\"outlier_ratio\":0.5}]}"));
         put(a, "ratio-out-of-range", utf8("{\"layers\":[{\"name\":\"a\",\"m\":8,\"n\":8,\"outlier_ratio\":1.5}]}"));
+
+        onnxSeeds(root);
+    }
+
+    private static void onnxSeeds(Path root) throws IOException {
+        Path o = dir(root, "OnnxModelFuzzTest");
+        byte[] bert = Fixtures.onnxBert(Fixtures.onnxQueryWeight());
+        put(o, "tiny-bert", FuzzFiles.tagged(0, bert));
+        put(o, "query-weight", FuzzFiles.tagged(1, Fixtures.onnxQueryWeight()));
+        put(o, "truncated", FuzzFiles.tagged(0, Arrays.copyOf(bert, bert.length / 2)));
+        put(o, "query-weight-float16", FuzzFiles.tagged(1, ProtoWriter.rawTensor(Fixtures.ONNX_QUERY_WEIGHT, 10,
+                new byte[32], 4, 4).toByteArray()));
+        put(o, "query-weight-int64-data", FuzzFiles.tagged(1, new ProtoWriter().varintField(1, 2).varintField(1, 2)
+                .varintField(2, 7).stringField(8, Fixtures.ONNX_QUERY_WEIGHT).packedVarints(7, 1, -2, 3, 1L << 40).toByteArray()));
+        put(o, "query-weight-huge-dims", FuzzFiles.tagged(1, ProtoWriter.rawTensor(Fixtures.ONNX_QUERY_WEIGHT, 1,
+                new byte[64], 1L << 32, 1L << 32).toByteArray()));
+
+        // regressions (each was an exception other than OnnxFormatException, or an allocation beyond the file)
+        put(o, "crash-string-tensor-count-beyond-data", FuzzFiles.tagged(1, ProtoWriter.rawTensor(Fixtures.ONNX_QUERY_WEIGHT,
+                8, new byte[] {1}, OnnxModel.MAX_FILE_BYTES).toByteArray()));
+        put(o, "crash-float8-tensor-count-beyond-data", FuzzFiles.tagged(1, ProtoWriter.rawTensor(Fixtures.ONNX_QUERY_WEIGHT,
+                17, new byte[] {1}, 1 << 30).toByteArray()));
+        byte[] q = Fixtures.onnxQueryWeight();
+        put(o, "crash-matmul-named-slash-matmul", FuzzFiles.tagged(0, Fixtures.onnxBert(q, extraMatMul("/MatMul", "mm_x", true))));
+        put(o, "crash-matmul-without-output", FuzzFiles.tagged(0, Fixtures.onnxBert(q, extraMatMul(
+                "/encoder/layer.0/attention/self/query/MatMul", null, false))));
+        put(o, "crash-layer-index-beyond-int", FuzzFiles.tagged(0, Fixtures.onnxBert(q, extraMatMul(
+                "/encoder/layer.99999999999/attention/self/query/MatMul", "mm_x", true))));
+        put(o, "crash-reshape-without-shape", FuzzFiles.tagged(0, Fixtures.onnxBert(q, new ProtoWriter().messageField(1,
+                ProtoWriter.node("/encoder/layer.0/attention/self/Reshape_0", "Reshape", new String[] {"out0"},
+                        new String[] {"r0"})))));
+
+        Path t = dir(root, "TokenizerFuzzTest");
+        String json = Fixtures.tokenizerJson();
+        put(t, "valid", FuzzFiles.tagged(0, utf8(json)));
+        put(t, "bert-processing", FuzzFiles.tagged(0, utf8(json.replaceFirst("\\{\"type\": \"TemplateProcessing\".*?\\}\\}\\},",
+                "{\"type\": \"BertProcessing\", \"sep\": [\"[SEP]\", 3], \"cls\": [\"[CLS]\", 2]},"))));
+        put(t, "cased-strip-accents", FuzzFiles.tagged(0, utf8(json.replace("\"strip_accents\": null, \"lowercase\": true",
+                "\"strip_accents\": true, \"lowercase\": false"))));
+        put(t, "duplicate-id", FuzzFiles.tagged(0, utf8(json.replace("\"##able\": 7", "\"##able\": 6"))));
+        put(t, "bpe", FuzzFiles.tagged(0, utf8(json.replace("\"type\": \"WordPiece\", \"unk", "\"type\": \"BPE\", \"unk"))));
+        put(t, "text", FuzzFiles.tagged(1, utf8("Héllo, wörld! Naïve café-goers don't [MASK] it. 中文 😀 a[CLS]b\u0000\u200b")));
+        put(t, "text-long-word", FuzzFiles.tagged(1 | 4 << 2, utf8("aaaa".repeat(40) + " ab ##a unable")));
+        put(t, "text-utf16-lone-surrogate", FuzzFiles.tagged(3, "unpaired \uD83D surrogate \uDE00 İ ǅ"
+                .getBytes(StandardCharsets.UTF_16LE)));
+    }
+
+    /** A MatMul node of the given name on its own 4 × 4 weight, with (or without) its Add of the matching bias. */
+    private static ProtoWriter extraMatMul(String name, String output, boolean bias) {
+        String module = name.substring(1, Math.max(1, name.length() - "/MatMul".length())).replace('/', '.');
+        ProtoWriter g = new ProtoWriter().messageField(1, ProtoWriter.node(name, "MatMul", new String[] {"embedded", "extra_w"},
+                output == null ? new String[0] : new String[] {output}));
+        if (bias) {
+            g.messageField(1, ProtoWriter.node("/extra/Add", "Add", new String[] {module + ".bias", output}, new String[] {"extra"}));
+            g.messageField(5, Fixtures.floatTensor(module + ".bias", Fixtures.ramp(4, 0f), 4));
+        }
+        return g.messageField(5, Fixtures.floatTensor("extra_w", Fixtures.ramp(16, 0f), 4, 4));
     }
 
     private static Path dir(Path root, String target) throws IOException {

@@ -5,17 +5,20 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
-/** A minimal protocol-buffers writer for building ONNX files in tests (independent of the reader). */
-final class ProtoWriter {
+/**
+ * A minimal protocol-buffers writer for building ONNX files in tests (independent of the reader); public
+ * for the fuzz targets' seeds. Not thread-safe: one writer per thread.
+ */
+public final class ProtoWriter {
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-    ProtoWriter varintField(int field, long value) {
+    public ProtoWriter varintField(int field, long value) {
         tag(field, 0);
         varint(value);
         return this;
     }
 
-    ProtoWriter fixed32Field(int field, float value) {
+    public ProtoWriter fixed32Field(int field, float value) {
         tag(field, 5);
         int bits = Float.floatToRawIntBits(value);
         for (int i = 0; i < 4; i++) {
@@ -24,23 +27,23 @@ final class ProtoWriter {
         return this;
     }
 
-    ProtoWriter bytesField(int field, byte[] value) {
+    public ProtoWriter bytesField(int field, byte[] value) {
         tag(field, 2);
         varint(value.length);
         out.writeBytes(value);
         return this;
     }
 
-    ProtoWriter stringField(int field, String value) {
+    public ProtoWriter stringField(int field, String value) {
         return bytesField(field, value.getBytes(StandardCharsets.UTF_8));
     }
 
-    ProtoWriter messageField(int field, ProtoWriter message) {
+    public ProtoWriter messageField(int field, ProtoWriter message) {
         return bytesField(field, message.toByteArray());
     }
 
     /** A packed repeated varint field. */
-    ProtoWriter packedVarints(int field, long... values) {
+    public ProtoWriter packedVarints(int field, long... values) {
         ProtoWriter p = new ProtoWriter();
         for (long v : values) {
             p.varint(v);
@@ -48,16 +51,16 @@ final class ProtoWriter {
         return bytesField(field, p.toByteArray());
     }
 
-    ProtoWriter raw(byte[] bytes) {
+    public ProtoWriter raw(byte[] bytes) {
         out.writeBytes(bytes);
         return this;
     }
 
-    void tag(int field, int wire) {
+    public void tag(int field, int wire) {
         varint((long) field << 3 | wire);
     }
 
-    void varint(long v) {
+    public void varint(long v) {
         while ((v & ~0x7FL) != 0) {
             out.write((int) ((v & 0x7F) | 0x80));
             v >>>= 7;
@@ -65,11 +68,11 @@ final class ProtoWriter {
         out.write((int) v);
     }
 
-    byte[] toByteArray() {
+    public byte[] toByteArray() {
         return out.toByteArray();
     }
 
-    static byte[] floats(float... values) {
+    public static byte[] floats(float... values) {
         ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) {
             b.putFloat(v);
@@ -78,7 +81,7 @@ final class ProtoWriter {
     }
 
     /** TensorProto with dims, a data type and raw_data. */
-    static ProtoWriter rawTensor(String name, int dataType, byte[] raw, long... dims) {
+    public static ProtoWriter rawTensor(String name, int dataType, byte[] raw, long... dims) {
         ProtoWriter t = new ProtoWriter();
         for (long d : dims) {
             t.varintField(1, d);
@@ -86,7 +89,7 @@ final class ProtoWriter {
         return t.varintField(2, dataType).stringField(8, name).bytesField(9, raw);
     }
 
-    static ProtoWriter node(String name, String op, String[] inputs, String[] outputs, ProtoWriter... attributes) {
+    public static ProtoWriter node(String name, String op, String[] inputs, String[] outputs, ProtoWriter... attributes) {
         ProtoWriter n = new ProtoWriter();
         for (String i : inputs) {
             n.stringField(1, i);
@@ -101,7 +104,7 @@ final class ProtoWriter {
         return n;
     }
 
-    static ProtoWriter valueInfo(String name, int elemType, Object... dims) {
+    public static ProtoWriter valueInfo(String name, int elemType, Object... dims) {
         ProtoWriter shape = new ProtoWriter();
         for (Object d : dims) {
             ProtoWriter dim = new ProtoWriter();
@@ -121,7 +124,7 @@ final class ProtoWriter {
      * float_data), a Constant node holding a scalar tensor, an INT64 initializer in packed int64_data,
      * an attribute with ints, graph input x [batch, 2] and output y.
      */
-    static byte[] smallModel() {
+    public static byte[] smallModel() {
         ProtoWriter w = rawTensor("onnx::MatMul_7", 1, floats(1, 2, 3, 4, 5, 6), 2, 3);
         ProtoWriter b = new ProtoWriter().varintField(1, 3).varintField(2, 1).stringField(8, "lin.bias")
                 .bytesField(4, floats(0.5f, -0.5f, 2));

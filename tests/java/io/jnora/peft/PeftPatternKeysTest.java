@@ -2,6 +2,12 @@ package io.jnora.peft;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.jnora.AdapterFormatException;
+import java.time.Duration;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -68,5 +74,24 @@ class PeftPatternKeysTest {
     void aKeyEqualToTheNameIsUsedEvenWhenAsARegexItDoesNotMatch() {
         assertEquals("a+b", pick(List.of("a+b"), "a+b"));  // PEFT falls back to an exact dictionary lookup
         assertNull(pick(List.of("a+b"), "x.a+b"));
+    }
+
+    @Test
+    void aKeyThatBacktracksCatastrophicallyIsRefusedWithinTheBudget() {
+        // (.*a){25} on 28 a's and a mismatch tries every way to cut the name into 25 pieces: 16 s unbounded
+        // on JDK 17, and each further a multiplies that. ((a+)+$, the textbook case, is not catastrophic in
+        // Java 9+: its matcher memoizes greedy group loops; PEFT's Python re has no such defence.)
+        String module = "a".repeat(40) + "!";
+        AdapterFormatException e = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> assertThrows(
+                AdapterFormatException.class, () -> PeftPatternKeys.matchingKey(List.of("q_proj", "(a+)+$", "(.*a){25}"),
+                        module, "cfg.json: \"rank_pattern\"")));
+        assertTrue(e.getMessage().startsWith("cfg.json: \"rank_pattern\" key \"(.*a){25}\""), e.getMessage());
+        assertTrue(e.getMessage().contains(module) && e.getMessage().contains("catastrophic backtracking"), e.getMessage());
+    }
+
+    @Test
+    void theBudgetLeavesRoomForLongNamesAndOrdinaryKeys() {
+        String module = "model." + "block.".repeat(2000) + "q_proj";
+        assertEquals("q_proj", pick(List.of("(x|y)+_proj", "layers\\.\\d+\\.v_proj", "q_proj"), module));
     }
 }

@@ -3,6 +3,7 @@ package io.jnora.peft;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.AdapterFormatException;
@@ -11,6 +12,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -174,6 +176,15 @@ class PeftRefusalTest {
         assertRefused(adapter("regex", f -> f.set("rank_pattern", Map.of("(?P<x>q)_proj", 2))), "adapter_config.json",
                 "rank_pattern", "(?P<x>q)_proj");
         assertRefused(adapter("bad-r", f -> f.set("r", "two")), "adapter_config.json", "\"r\"");
+    }
+
+    @Test
+    void aPatternKeyThatBacktracksCatastrophicallyIsRefusedNotRunForever() {
+        String module = "a".repeat(40) + "_proj";  // (.*a){25}: every cut of the name into 25 pieces, hours unbounded
+        Path adapter = adapter("redos", f -> f.set("rank_pattern", Map.of("(.*a){25}", 2)).module(module,
+                PeftFixture.values(8, 1), 2, 4, PeftFixture.values(6, 2), 3));
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> assertRefused(adapter, "adapter_config.json",
+                "\"rank_pattern\" key \"(.*a){25}\"", module, "catastrophic backtracking"));
     }
 
     @Test

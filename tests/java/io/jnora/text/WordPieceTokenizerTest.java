@@ -3,6 +3,7 @@ package io.jnora.text;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.jnora.TokenizerFormatException;
@@ -14,6 +15,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -120,5 +122,17 @@ class WordPieceTokenizerTest {
         assertTrue(pre.getMessage().contains("pre_tokenizer.type"), pre.getMessage());
         TokenizerFormatException post = refused(MINIMAL.replace("\"BertProcessing\"", "\"RobertaProcessing\""));
         assertTrue(post.getMessage().contains("post_processor.type"), post.getMessage());
+    }
+
+    @Test
+    void aLongTextFullOfSpecialTokensIsSplitInLinearTime() {
+        // 300 000 [CLS] in 2.7 MB, with [SEP] never present: re-searching every special token after each
+        // match would scan the rest of the text 300 000 times (~10^12 characters)
+        WordPieceTokenizer tok = WordPieceTokenizer.read("special.json", new ByteArrayInputStream(MINIMAL.replace(
+                "{\"model\"", "{\"added_tokens\": [{\"id\": 1, \"content\": \"[CLS]\"}, {\"id\": 2, \"content\": \"[SEP]\"}],"
+                + " \"model\"").getBytes(StandardCharsets.UTF_8)));
+        String text = "[CLS] un ".repeat(300_000);
+        Encoding e = assertTimeoutPreemptively(Duration.ofSeconds(20), () -> tok.encode(text, 8));
+        assertEquals(List.of("[CLS]", "[CLS]", "un", "[CLS]", "un", "[CLS]", "un", "[SEP]"), e.tokens());
     }
 }
