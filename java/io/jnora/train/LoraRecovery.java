@@ -26,6 +26,8 @@ import java.util.function.Consumer;
  *     RecoveryReport report = job.run();
  * }
  * }</pre>
+ *
+ * <p>Thread safety: not thread-safe; it runs on its context, which one thread at a time uses.
  */
 public final class LoraRecovery implements AutoCloseable {
     private final NoraContext context;

@@ -59,6 +59,8 @@ import java.util.function.Consumer;
  *     float[][] embeddings = encoder.embed(batch);
  * }
  * }</pre>
+ *
+ * <p>Thread safety: not thread-safe; it runs on its encoder's context, which one thread at a time uses.
  */
 public final class ModelRecovery implements AutoCloseable {
     public static final int DEFAULT_STEPS = 200;

@@ -19,6 +19,8 @@ import java.util.List;
  * @param cosineAfter per held-out sentence, the same with the recovered adapters installed
  * @param layers each linear layer's allocation and recovery, in depth order
  * @param seconds wall time of the whole run (calibration, recovery of every layer, embeddings)
+ *
+ * <p>Thread safety: immutable and thread-safe (its lists are copied on construction or unmodifiable).
  */
 public record ModelRecoveryReport(String pruning, AllocationStrategy allocation, long budget, long trainableParameters,
         int calibrationSentences, int heldOutSentences, int steps, double[] cosineBefore, double[] cosineAfter,
