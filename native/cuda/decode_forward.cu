@@ -18,6 +18,7 @@
 
 #include "cuda_check.cuh"
 #include "kernels.cuh"
+#include "warp.cuh"
 
 #include <algorithm>
 #include <vector>
@@ -58,12 +59,6 @@ template <typename E> __device__ __forceinline__ E from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 // Grid (rows, ceil(k / 8), splits): warp w of block (t, c, s) computes plane s of Z[t, c * 8 + w].
 template <typename E>

@@ -14,6 +14,7 @@
 // bandwidth on an H100, so the launches (~2 x 3 us) dominate, as for any decode-time LoRA.
 #include "cuda_check.cuh"
 #include "kernels.cuh"
+#include "warp.cuh"
 
 #include <algorithm>
 
@@ -52,12 +53,6 @@ constexpr long long kTargetBlocks = 256;
 constexpr int kMinSlice = 128;
 constexpr int kMaxSplits = 32;
 
-__device__ __forceinline__ float warp_reduce(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
 // Grid (rows, ceil(max_rank / 8), splits): a block handles 8 output columns k of row t over one
 // slice of n, a warp per column, lanes striding over the slice (coalesced reads of X's row and of
 // A_a's row k). Columns k >= r_a idle. Slice s writes its partial sum to partial plane s of Z; the
@@ -80,7 +75,7 @@ grouped_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, co
     float acc = 0.0f;
 #pragma unroll 4
     for (int l = begin + lane; l < end; l += 32) acc += xr[l] * ar[l];
-    acc = warp_reduce(acc);
+    acc = warp_sum(acc);
     if (lane == 0) z[blockIdx.z * plane + t * ldz + k] = acc;
 }
 

@@ -14,6 +14,7 @@
 // this kernel's real cost is its launch, which issue 4 removes by fusing it into the shrink.
 #include "cuda_check.cuh"
 #include "kernels.cuh"
+#include "warp.cuh"
 
 namespace jnora {
 
@@ -57,12 +58,6 @@ namespace {
 constexpr int kInnerThreads = 128;
 // Shared memory holds one row of length r and one of length r_in.
 constexpr int kMaxInnerSharedFloats = 12 * 1024;
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 // Both directions are the same two-stage row transform with the factors read through strides:
 //

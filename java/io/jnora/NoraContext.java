@@ -97,6 +97,7 @@ public final class NoraContext implements AutoCloseable {
      * (ties to even) for the half precisions.
      */
     public Matrix matrix(int rows, int cols, float[] data, Precision precision) {
+        java.util.Objects.requireNonNull(precision, "precision");
         if (precision == Precision.FLOAT32) {
             return matrix(rows, cols, data);
         }
@@ -118,6 +119,7 @@ public final class NoraContext implements AutoCloseable {
 
     /** A matrix of the given precision with every element {@code value} (NaN included, to poison). */
     public Matrix filled(int rows, int cols, float value, Precision precision) {
+        java.util.Objects.requireNonNull(precision, "precision");
         if (precision == Precision.FLOAT32) {
             return filled(rows, cols, value);
         }
