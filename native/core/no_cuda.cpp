@@ -81,6 +81,17 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t, int, int, const float*, int,
                                     const float* const*, const int*, const float*, float*, int) {
     return JNORA_NOT_BUILT();
 }
+int jnora_segmented_splits(int, int, int) {
+    return 1;
+}
+jnora_status_t jnora_segmented_shrink(jnora_handle_t, int, int, const float*, int, const int*, const int*, int, int,
+                                      const float* const*, const int*, int, int, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_segmented_expand(jnora_handle_t, int, int, const float*, int, int, const int*, const int*, int,
+                                      int, const float* const*, const int*, const float*, float*, int) {
+    return JNORA_NOT_BUILT();
+}
 jnora_status_t jnora_widen_to_double(jnora_handle_t, int, int, const float*, int, double*) {
     return JNORA_NOT_BUILT();
 }

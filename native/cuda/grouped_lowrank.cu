@@ -4,9 +4,10 @@
 //   grouped shrink   Z[t, 0:r_a] = X[t, :] A_a^T           a = row_adapter[t], r_a = ranks[a]
 //   grouped expand   Y[t, :]    += s_a Z[t, 0:r_a] B_a^T
 //
-// This is the BGMV shape of Punica/vLLM (one row at a time, any mix of adapters and ranks); the
-// segment-grouped SGMV variant that reuses an adapter's factors across many rows is the step up
-// for prefill-sized batches (issue 4). Order: CPU reference, kernels, launchers.
+// This is the BGMV shape of Punica/vLLM (one row at a time, any mix of adapters and ranks), for
+// decode-sized batches; prefill-sized ones go to the segment-grouped (SGMV) kernels of
+// segmented_lowrank.cu, which read an adapter's factors once per tile of rows instead of once per
+// row. Order: CPU reference, kernels, launchers.
 // Check: target/native/jnora_kernel_check (see lowrank_gemm.cu).
 //
 // Napkin math, decode (T = 16, n = m = 4096, r_in = 16, 16 distinct adapters): each row reads its

@@ -137,6 +137,40 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, cons
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy);
 
+/* The same per-row adapter terms for prefill-sized batches, segment-grouped (SGMV): the rows are
+ * gathered by adapter, so a block reads a tile of up to JNORA_SEGMENT_ROWS rows of one adapter and
+ * that adapter's factors once, instead of once per row as jnora_grouped_shrink/expand do.
+ *
+ * The layout is built on the host by jnora_segment_layout (no CUDA needed) from the rows' adapter
+ * indices: row_order lists the rows that have an adapter (0 <= a < adapters), grouped by adapter in
+ * ascending order and in row order within one; tiles[0] is the number of tiles and tile i is the
+ * three ints tiles[1 + 3i ..] = {adapter, first position in row_order, rows (1..JNORA_SEGMENT_ROWS)}.
+ * A batch of `rows` rows never needs more than jnora_segment_tiles_capacity(rows, adapters) tiles:
+ * size tiles as 1 + 3 * that, and pass the same capacity to the kernels (it sets their grid, so a
+ * captured CUDA graph stays valid for any layout of the same rows and adapters; blocks past
+ * tiles[0] exit at once). Both arrays live in device memory for the kernels.
+ *
+ * Z and its split-K planes are as for jnora_grouped_shrink (row t's values at z + t * ldz), with
+ * jnora_segmented_splits in place of jnora_grouped_splits. Deterministic, graph-capturable. */
+#define JNORA_SEGMENT_ROWS 64
+
+int jnora_segment_tiles_capacity(int rows, int adapters);
+
+jnora_status_t jnora_segment_layout(int rows, const int* row_adapter, int adapters, int* row_order, int* tiles,
+                                    int max_tiles);
+
+int jnora_segmented_splits(int rows, int n, int max_rank);
+
+jnora_status_t jnora_segmented_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
+                                      const int* row_order, const int* tiles, int max_tiles, int adapters,
+                                      const float* const* a_ptrs, const int* ranks, int max_rank, int splits,
+                                      float* z, int ldz);
+
+jnora_status_t jnora_segmented_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+                                      int splits, const int* row_order, const int* tiles, int max_tiles,
+                                      int adapters, const float* const* b_ptrs, const int* ranks,
+                                      const float* scales, float* y, int ldy);
+
 /* Decode-sized forward on cached effective factors (SPEC §2.5), rows <= JNORA_DECODE_MAX_ROWS:
  *     Y[t, j] = X[t, :] W[j, :]^T + scale * (X[t, :] A^T) B[j, :]^T
  * X (rows x n, ldx), W (m x n, ldw), A (k x n, lda), B (m x k, ldb), Y (rows x m, ldy) is written

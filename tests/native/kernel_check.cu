@@ -42,6 +42,13 @@ float* to_device(const std::vector<float>& h) {
     return d;
 }
 
+int* to_device_ints(const std::vector<int>& h) {
+    int* d = nullptr;
+    cudaMalloc(&d, std::max<size_t>(1, h.size()) * sizeof(int));
+    if (!h.empty()) cudaMemcpy(d, h.data(), h.size() * sizeof(int), cudaMemcpyHostToDevice);
+    return d;
+}
+
 std::vector<float> to_host(const float* d, size_t n) {
     std::vector<float> h(n);
     cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost);
@@ -469,21 +476,70 @@ void check_wrappers_with_padding() {
     jnora_destroy(h);
 }
 
+// The host layout of the segment-grouped kernels: row_order holds exactly the rows with an adapter
+// (0 <= a < adapters), grouped by ascending adapter and in row order within one; the tiles cover it
+// in order, each of one adapter and 1..64 rows, never more than the capacity (worst case: every row
+// its own adapter, and runs just over a tile). Too small a capacity is refused.
+void check_segment_layout(int rows, int adapters, int mode) {
+    std::vector<int> which(rows);
+    for (int t = 0; t < rows; ++t) {
+        if (mode == 0) which[t] = int(rng() % (adapters + 2)) - 1;  // scattered, some none or past the table
+        if (mode == 1) which[t] = t % adapters;                     // every row different while it can be
+        if (mode == 2) which[t] = int((long long)t * adapters / rows);  // runs of one adapter
+    }
+    const int capacity = jnora_segment_tiles_capacity(rows, adapters);
+    std::vector<int> order(std::max(1, rows), -7), tiles(1 + 3 * size_t(capacity), -7);
+    bool ok = jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), capacity) ==
+              JNORA_STATUS_SUCCESS;
+    std::vector<int> want;
+    for (int a = 0; a < adapters; ++a)
+        for (int t = 0; t < rows; ++t)
+            if (which[t] == a) want.push_back(t);
+    ok = ok && tiles[0] >= 0 && tiles[0] <= capacity;
+    int covered = 0;
+    for (int i = 0; ok && i < tiles[0]; ++i) {
+        const int a = tiles[1 + 3 * i], begin = tiles[2 + 3 * i], count = tiles[3 + 3 * i];
+        ok = begin == covered && count >= 1 && count <= JNORA_SEGMENT_ROWS && begin + count <= (int)want.size();
+        for (int p = begin; ok && p < begin + count; ++p) ok = order[p] == want[p] && which[order[p]] == a;
+        covered += count;
+    }
+    ok = ok && covered == (int)want.size();
+    if (rows > 0 && adapters > 0)
+        ok = ok && jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), capacity - 1) ==
+                       JNORA_STATUS_INVALID_VALUE;
+    char name[128];
+    std::snprintf(name, sizeof name, "segment layout rows=%d adapters=%d mode=%d (%d tiles of %d)", rows, adapters,
+                  mode, tiles[0], capacity);
+    std::printf("%-60s %s\n", name, ok ? "ok  " : "FAIL");
+    (ok ? passed : failed)++;
+}
+
 // Grouped (per-row) adapters: mixed ranks 1..33, rows with none (-1) and rows whose index is past
 // the table (skipped like -1, as the header says), Z poisoned; Y against the reference, and rows
 // without an adapter bit-identical to their input. splits = 0 takes the library's choice
 // (jnora_grouped_splits); others force a split-K count, also ones that leave empty slices past n.
 // pad > 0 pads X, Z and Y by that many columns: X's padding is NaN (reading it fails the check) and
 // Y's a sentinel that must survive.
-void check_grouped(int rows, int n, int m, int splits, int pad = 0) {
-    if (splits == 0) splits = jnora_grouped_splits(rows, n, 33);
+// segmented = true runs the segment-grouped kernels instead (jnora_segmented_shrink/expand) on the
+// layout jnora_segment_layout makes, with most rows in runs of one adapter (tiles of up to 64 rows,
+// some full, some cut short) and the rest scattered.
+// adapters > 4 repeats the four ranks; with many adapters a segmented batch has more tiles than the
+// kernels' grid, and blocks loop over several.
+void check_grouped(int rows, int n, int m, int splits, int pad = 0, bool segmented = false, int adapters = 4) {
+    if (splits == 0) splits = segmented ? jnora_segmented_splits(rows, n, 33) : jnora_grouped_splits(rows, n, 33);
     jnora_handle_t h;
     jnora_create(&h);
-    const int ranks_host[] = {1, 5, 16, 33};
-    const int adapters = 4;
+    std::vector<int> ranks_vec(adapters);
+    std::vector<float> scales(adapters);
+    const int four_ranks[] = {1, 5, 16, 33};
+    const float four_scales[] = {0.5f, 1.0f, 2.0f, 0.25f};
+    for (int i = 0; i < adapters; ++i) {
+        ranks_vec[i] = four_ranks[i % 4];
+        scales[i] = four_scales[i % 4];
+    }
+    const int* ranks_host = ranks_vec.data();
     std::vector<std::vector<float>> a(adapters), b(adapters);
     std::vector<float*> da(adapters), db(adapters);
-    std::vector<float> scales = {0.5f, 1.0f, 2.0f, 0.25f};
     int max_rank = 0;
     for (int i = 0; i < adapters; ++i) {
         a[i] = random_matrix(ranks_host[i], n);
@@ -494,7 +550,10 @@ void check_grouped(int rows, int n, int m, int splits, int pad = 0) {
     }
     const int ldx = n + pad, ldz = max_rank + pad, ldy = m + pad;
     std::vector<int> which(rows);
-    for (int t = 0; t < rows; ++t) which[t] = int(rng() % (adapters + 2)) - 1;  // -1 .. adapters (past the table)
+    for (int t = 0; t < rows; ++t) {
+        which[t] = int(rng() % (adapters + 2)) - 1;  // -1 .. adapters (past the table)
+        if (segmented && rng() % 4 != 0) which[t] = int((long long)t * adapters / rows);
+    }
     auto x = random_matrix(rows, n), y = random_matrix(rows, m);
     std::vector<float> want = y;
     std::vector<const float*> ha(da.begin(), da.end()), hb(db.begin(), db.end());
@@ -518,10 +577,25 @@ void check_grouped(int rows, int n, int m, int splits, int pad = 0) {
     cudaMemcpy(dranks, ranks_host, sizeof(int) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpa, ha.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
     cudaMemcpy(dpb, hb.data(), sizeof(float*) * adapters, cudaMemcpyHostToDevice);
-    jnora_status_t st = jnora_grouped_shrink(h, rows, n, dx, ldx, dwhich, adapters, dpa, dranks, max_rank, splits, dz,
-                                             ldz);
-    if (st == JNORA_STATUS_SUCCESS)
-        st = jnora_grouped_expand(h, rows, m, dz, ldz, splits, dwhich, adapters, dpb, dranks, dscales, dy, ldy);
+    jnora_status_t st;
+    int *dorder = nullptr, *dtiles = nullptr;
+    if (segmented) {
+        const int max_tiles = jnora_segment_tiles_capacity(rows, adapters);
+        std::vector<int> order(std::max(1, rows), -1), tiles(1 + 3 * size_t(max_tiles), -1);
+        st = jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), max_tiles);
+        dorder = to_device_ints(order);
+        dtiles = to_device_ints(tiles);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_segmented_shrink(h, rows, n, dx, ldx, dorder, dtiles, max_tiles, adapters, dpa, dranks,
+                                        max_rank, splits, dz, ldz);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_segmented_expand(h, rows, m, dz, ldz, splits, dorder, dtiles, max_tiles, adapters, dpb, dranks,
+                                        dscales, dy, ldy);
+    } else {
+        st = jnora_grouped_shrink(h, rows, n, dx, ldx, dwhich, adapters, dpa, dranks, max_rank, splits, dz, ldz);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_grouped_expand(h, rows, m, dz, ldz, splits, dwhich, adapters, dpb, dranks, dscales, dy, ldy);
+    }
     if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
     auto got_padded = to_host(dy, yp.size());
     std::vector<float> got(y.size());
@@ -533,14 +607,14 @@ void check_grouped(int rows, int n, int m, int splits, int pad = 0) {
             untouched = untouched && std::memcmp(&got[size_t(t) * m], &y[size_t(t) * m], sizeof(float) * m) == 0;
     }
     char name[128];
-    std::snprintf(name, sizeof name, "grouped shrink+expand T=%d n=%d m=%d ranks 1..33 splits=%d pad=%d", rows, n,
-                  m, splits, pad);
+    std::snprintf(name, sizeof name, "%s shrink+expand T=%d n=%d m=%d A=%d splits=%d pad=%d",
+                  segmented ? "segmented" : "grouped", rows, n, m, adapters, splits, pad);
     expect_close(name, got, want, st);
     std::printf("%-60s %s\n", "  rows without an adapter and Y's padding untouched", untouched ? "ok  " : "FAIL");
     (untouched ? passed : failed)++;
     for (int i = 0; i < adapters; ++i) { cudaFree(da[i]); cudaFree(db[i]); }
     cudaFree(dx); cudaFree(dy); cudaFree(dz); cudaFree(dscales); cudaFree(dwhich); cudaFree(dranks);
-    cudaFree(dpa); cudaFree(dpb);
+    cudaFree(dpa); cudaFree(dpb); cudaFree(dorder); cudaFree(dtiles);
     jnora_destroy(h);
 }
 
@@ -702,6 +776,18 @@ int main() {
     check_grouped(2, 9, 64, 4);       // slices of 3: the last one starts at n and writes zeros
     check_grouped(19, 130, 45, 3, 5);  // padded X, Z and Y
     check_grouped(3, 1031, 40, 0, 1);
+    for (int mode = 0; mode < 3; ++mode)
+        for (const auto& ra : {std::pair<int, int>{0, 3}, {1, 1}, {5, 3}, {64, 1}, {65, 1}, {130, 200}, {1000, 7}})
+            check_segment_layout(ra.first, ra.second, mode);
+    // Segment-grouped: one row, tiles cut at 64, empty slices past n, padding, a long reduction.
+    const int segmented_shapes[][3] = {{1, 64, 48}, {3, 37, 29}, {70, 130, 257}, {128, 96, 64}, {1000, 75, 53}};
+    for (const auto& g : segmented_shapes)
+        for (int splits : {1, 0, 3}) check_grouped(g[0], g[1], g[2], splits, 0, true);
+    check_grouped(2, 9, 64, 4, 0, true);      // slices of 32 past n = 9: three write zeros
+    check_grouped(257, 130, 45, 2, 5, true);  // padded X, Z and Y
+    check_grouped(300, 1031, 130, 0, 1, true);
+    check_grouped(150, 70, 90, 0, 0, true, 100);  // ~100 tiles on a grid of 3 + 32: blocks take several
+    check_grouped(150, 70, 90, 0, 0, false, 100);
     for (int rows : {1, 2, 3, 4, 5, 8, 9, 16})
         for (int k : {0, 1, 16, 33}) check_decode(rows, 97, 1031, k, 0);
     check_decode(1, 4096, 4096, 16, 0);  // NoRA's shape at T = 1

@@ -34,7 +34,7 @@ cp "$root"/native/cuda/*.cuh "$build/src/"
 flags=(-std=c++17 -O1 -g -ffp-contract=off -w -I"$build/include" -I"$root/native/include" -I"$build/src")
 [ "${ASAN:-1}" = 1 ] && flags+=(-fsanitize=address -fno-omit-frame-pointer)
 objs=()
-for f in "$build"/src/*.cpp "$root/native/core/errors.cpp" "$here/emu.cpp"; do
+for f in "$build"/src/*.cpp "$root/native/core/errors.cpp" "$root/native/core/segments.cpp" "$here/emu.cpp"; do
     o="$build/$(basename "$f" .cpp).o"
     # kernel_check.cu includes ../../native/cuda/kernels.cuh, cuda_check.cuh ../core/errors.h
     g++ "${flags[@]}" -I"$root/native/cuda" -c "$f" -o "$o"

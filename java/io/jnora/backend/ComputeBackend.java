@@ -143,8 +143,8 @@ public interface ComputeBackend extends AutoCloseable {
     /** Turns {@link #fusedDecodeForward} on or off (on by default where it exists), for benchmarks. */
     default void useFusedDecode(boolean enabled) {}
 
-    /** A row index of {@code capacity} rows for {@link #groupedLowRank}. */
-    RowIndex createRowIndex(int capacity);
+    /** A row index of {@code capacity} rows for {@link #groupedLowRank} with this table. */
+    RowIndex createRowIndex(int capacity, AdapterTable table);
 
     /** The floats of scratch {@link #groupedLowRank} needs for this shape (its {@code z}). */
     default long groupedScratchElements(int rows, int n, int maxRank) {
@@ -156,7 +156,8 @@ public interface ComputeBackend extends AutoCloseable {
      * Y[t] += s_a·(X[t] A_aᵀ) B_aᵀ; rows with −1 are left as they are. X is rows×n, Y rows×m; the
      * row index holds exactly {@code rows} slots, checked by the caller; {@code z} is scratch of at
      * least {@link #groupedScratchElements} floats. On CUDA: two launches for the whole batch, no
-     * host loop over adapters and no synchronisation.
+     * host loop over adapters and no synchronisation; row at a time for decode-sized batches,
+     * segment-grouped (an adapter's factors read once per tile of up to 64 of its rows) beyond.
      */
     void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table, FloatPointer z,
             FloatPointer y);

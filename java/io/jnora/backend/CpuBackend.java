@@ -388,7 +388,7 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public RowIndex createRowIndex(int capacity) {
+    public RowIndex createRowIndex(int capacity, AdapterTable table) {
         return new CpuRowIndex(capacity);
     }
 

@@ -542,20 +542,36 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     @Override
-    public RowIndex createRowIndex(int capacity) {
-        return new CudaRowIndex(this, capacity);
+    public RowIndex createRowIndex(int capacity, AdapterTable table) {
+        return new CudaRowIndex(this, capacity, table.capacity());
     }
 
-    /** Split-K planes for decode-sized batches (jnora_grouped_splits): splits × rows × maxRank. */
+    /**
+     * Whether a batch of this many rows goes to the segment-grouped (SGMV) kernels rather than the
+     * row-at-a-time (BGMV) ones: past decode sizes, where rows share adapters and reading an adapter's
+     * factors once per tile of rows instead of once per row is what keeps the adapter term near one
+     * pass over X and Y. A function of the row count only, so a shape always runs the same kernels.
+     */
+    static boolean segmented(int rows) {
+        return rows > JnoraNative.JNORA_DECODE_MAX_ROWS;
+    }
+
+    private static int groupedSplits(int rows, int n, int maxRank) {
+        return segmented(rows) ? JnoraNative.jnora_segmented_splits(rows, n, maxRank)
+                : JnoraNative.jnora_grouped_splits(rows, n, maxRank);
+    }
+
+    /** Split-K planes (jnora_grouped_splits / jnora_segmented_splits): splits × rows × maxRank. */
     @Override
     public long groupedScratchElements(int rows, int n, int maxRank) {
-        return (long) JnoraNative.jnora_grouped_splits(rows, n, maxRank) * rows * maxRank;
+        return (long) groupedSplits(rows, n, maxRank) * rows * maxRank;
     }
 
     /**
      * Two launches for the whole batch, reading the row index and the tables on the device: no upload,
      * no synchronisation, so the call can be captured in a CUDA graph (at a fixed batch size and
-     * largest rank: those set the grid).
+     * largest rank: those set the grid). Decode-sized batches run row at a time with split-K
+     * (jnora_grouped_*); larger ones on the row index's segment layout (jnora_segmented_*).
      */
     @Override
     public void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
@@ -569,10 +585,24 @@ public final class CudaBackend implements ComputeBackend {
         if (index.rows() != rows) {
             throw new IllegalArgumentException("groupedLowRank: " + rows + " rows but the row index holds " + index.rows());
         }
-        int splits = JnoraNative.jnora_grouped_splits(rows, n, maxRank);
+        if (index.adapters() != t.capacity()) {
+            throw new IllegalArgumentException("groupedLowRank: the row index was made for a table of "
+                    + index.adapters() + " slots, this table has " + t.capacity());
+        }
+        int splits = groupedSplits(rows, n, maxRank);
         if (z.capacity() < (long) splits * rows * maxRank) {
             throw new IllegalArgumentException("groupedLowRank: scratch of " + z.capacity() + " floats, "
                     + splits + "×" + rows + "×" + maxRank + " needed (groupedScratchElements)");
+        }
+        if (segmented(rows)) {
+            int maxTiles = JnoraNative.jnora_segment_tiles_capacity(rows, t.capacity());
+            NativeLibrary.check(JnoraNative.jnora_segmented_shrink(kernels, rows, n, x.position(0), n,
+                    index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), new PointerPointer<>(t.deviceA),
+                    t.deviceRanks, maxRank, splits, z.position(0), maxRank), "jnora_segmented_shrink");
+            NativeLibrary.check(JnoraNative.jnora_segmented_expand(kernels, rows, m, z.position(0), maxRank, splits,
+                    index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), new PointerPointer<>(t.deviceB),
+                    t.deviceRanks, t.deviceScales, y.position(0), m), "jnora_segmented_expand");
+            return;
         }
         NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x.position(0), n, index.device,
                 t.capacity(), new PointerPointer<>(t.deviceA), t.deviceRanks, maxRank, splits, z.position(0), maxRank),

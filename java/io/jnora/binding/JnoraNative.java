@@ -132,6 +132,25 @@ public final class JnoraNative {
             int splits, @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
             @Const IntPointer ranks, @Const FloatPointer scales, FloatPointer y, int ldy);
 
+    public static final int JNORA_SEGMENT_ROWS = 64;
+
+    public static native int jnora_segment_tiles_capacity(int rows, int adapters);
+
+    public static native int jnora_segment_layout(int rows, @Const IntPointer rowAdapter, int adapters,
+            IntPointer rowOrder, IntPointer tiles, int maxTiles);
+
+    public static native int jnora_segmented_splits(int rows, int n, int maxRank);
+
+    public static native int jnora_segmented_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x,
+            int ldx, @Const IntPointer rowOrder, @Const IntPointer tiles, int maxTiles, int adapters,
+            @Cast("const float* const*") PointerPointer<?> aPtrs, @Const IntPointer ranks, int maxRank, int splits,
+            FloatPointer z, int ldz);
+
+    public static native int jnora_segmented_expand(jnora_context handle, int rows, int m, @Const FloatPointer z,
+            int ldz, int splits, @Const IntPointer rowOrder, @Const IntPointer tiles, int maxTiles, int adapters,
+            @Cast("const float* const*") PointerPointer<?> bPtrs, @Const IntPointer ranks, @Const FloatPointer scales,
+            FloatPointer y, int ldy);
+
     public static native int jnora_multi_tensor_workspace_size(int tensorCount, @Cast("size_t*") SizeTPointer bytes);
 
     public static native int jnora_adamw_step(jnora_context handle, int tensorCount,

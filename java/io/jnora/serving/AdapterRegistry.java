@@ -195,7 +195,7 @@ public final class AdapterRegistry implements AutoCloseable {
             if (rowIndex != null) {
                 rowIndex.close();
             }
-            rowIndex = backend.createRowIndex(rowAdapter.length);
+            rowIndex = backend.createRowIndex(rowAdapter.length, table);
         }
         rowIndex.set(rowAdapter, rowAdapter.length);
     }

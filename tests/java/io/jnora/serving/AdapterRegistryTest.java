@@ -164,6 +164,25 @@ class AdapterRegistryTest {
     }
 
     @Test
+    void prefillBatchesMatchOnTheCpu() {
+        for (int rows : new int[] {17, 200}) {
+            checkMixes(Backend.CPU, rows, 1031);
+        }
+    }
+
+    /**
+     * 17 rows (the first size past decode) and 200 run the segment-grouped kernels on CUDA: tiles of
+     * one adapter cut at 64 rows, and split-K over n = 1031 (jnora_segmented_splits).
+     */
+    @Test
+    void prefillBatchesMatchOnCudaSegmented() {
+        io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
+        for (int rows : new int[] {17, 200}) {
+            checkMixes(Backend.CUDA, rows, 1031);
+        }
+    }
+
+    @Test
     void stagedRowsMustMatchTheBatch() {
         SplittableRandom rng = new SplittableRandom(SEED);
         SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
