@@ -59,6 +59,8 @@ step bench-cuda-decode "$JAVA" -jar "$carry/jnora.jar" bench --backend cuda --ro
 step bench-init-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite init --backend cuda --iterations 3
 step bench-set-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite set --backend cuda
 step bench-serve-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite serve --backend cuda --warmup 5 --iterations 30
+step bench-serve-cuda-tf32 "$JAVA" -jar "$carry/jnora.jar" bench --suite serve --backend cuda --tf32 --warmup 5 --iterations 30
+step bench-serve-cuda-bf16 "$JAVA" -jar "$carry/jnora.jar" bench --suite serve --backend cuda --precision bfloat16 --warmup 5 --iterations 30
 step bench-train-cuda "$JAVA" -jar "$carry/jnora.jar" bench --suite train --backend cuda --iterations 100
 step peers python3 gpu/peers.py
 step bench-cpu "$JAVA" -jar "$carry/jnora.jar" bench --backend cpu
@@ -81,4 +83,6 @@ tail -1 "$log/bench-set-cuda.txt" | sed 's/^/  set /'
 grep -h -E "^4096×4096" "$log/bench-train-cuda.txt" | sed 's/^/  train /'
 grep -h -E "train step|4096 +base GEMM" "$log/peers.txt" | sed 's/^/  peers /'
 grep -h -E "^ *(256|4096) +32 " "$log/bench-serve-cuda.txt" | sed 's/^/  serve T, 32 adapters: /'
+grep -h -E "^ *(256|4096) +32 " "$log/bench-serve-cuda-tf32.txt" | sed 's/^/  serve tf32 T, 32 adapters: /'
+grep -h -E "^ *(256|4096) +32 " "$log/bench-serve-cuda-bf16.txt" | sed 's/^/  serve bf16 T, 32 adapters: /'
 for s in "${status[@]}"; do [ "${s#*|}" = ok ] || exit 1; done

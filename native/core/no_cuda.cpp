@@ -92,6 +92,24 @@ jnora_status_t jnora_segmented_expand(jnora_handle_t, int, int, const float*, in
                                       int, const float* const*, const int*, const float*, float*, int) {
     return JNORA_NOT_BUILT();
 }
+jnora_status_t jnora_grouped_shrink_half(jnora_handle_t, jnora_precision_t, int, int, const void*, int, const int*,
+                                         int, const void* const*, const int*, int, int, float*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_grouped_expand_half(jnora_handle_t, jnora_precision_t, int, int, const float*, int, int,
+                                         const int*, int, const void* const*, const int*, const float*, void*, int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_segmented_shrink_half(jnora_handle_t, jnora_precision_t, int, int, const void*, int, const int*,
+                                           const int*, int, int, const void* const*, const int*, int, int, float*,
+                                           int) {
+    return JNORA_NOT_BUILT();
+}
+jnora_status_t jnora_segmented_expand_half(jnora_handle_t, jnora_precision_t, int, int, const float*, int, int,
+                                           const int*, const int*, int, int, const void* const*, const int*,
+                                           const float*, void*, int) {
+    return JNORA_NOT_BUILT();
+}
 jnora_status_t jnora_widen_to_double(jnora_handle_t, int, int, const float*, int, double*) {
     return JNORA_NOT_BUILT();
 }

@@ -17,6 +17,7 @@
 #include <cuda_fp16.h>
 
 #include "cuda_check.cuh"
+#include "elements.cuh"
 #include "kernels.cuh"
 #include "warp.cuh"
 
@@ -49,16 +50,6 @@ constexpr int kShrinkThreads = 256;  // a warp per (row, column of Z, slice)
 constexpr int kGemvThreads = 256;    // 8 warps
 constexpr int kRowsPerWarp = 2;      // rows of W a warp reduces (two independent load streams)
 constexpr int kChunk = 512;          // columns of X staged in shared memory per pass (16 rows: 32 KiB)
-
-// The element types of X, W, A, B and Y: float32, or bfloat16/float16 read as float (products and
-// sums in float32) and written rounded to nearest.
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
-template <typename E> __device__ __forceinline__ E from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
 
 // Grid (rows, ceil(k / 8), splits): warp w of block (t, c, s) computes plane s of Z[t, c * 8 + w].
 template <typename E>

@@ -14,6 +14,7 @@
 // A_a and B_a (2 x 256 KiB) and X/Y rows: ~8 MiB in all, 4 MFLOP; the floor is ~2.5 us of HBM
 // bandwidth on an H100, so the launches (~2 x 3 us) dominate, as for any decode-time LoRA.
 #include "cuda_check.cuh"
+#include "elements.cuh"
 #include "kernels.cuh"
 #include "warp.cuh"
 
@@ -58,9 +59,10 @@ constexpr int kMaxSplits = 32;
 // slice of n, a warp per column, lanes striding over the slice (coalesced reads of X's row and of
 // A_a's row k). Columns k >= r_a idle. Slice s writes its partial sum to partial plane s of Z; the
 // expand adds the planes in order, so the result does not depend on scheduling (no atomics).
+template <typename E>
 __global__ void __launch_bounds__(kShrinkThreads)
-grouped_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, const int* __restrict__ row_adapter,
-                      int adapters, const float* const* __restrict__ a_ptrs, const int* __restrict__ ranks,
+grouped_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, const int* __restrict__ row_adapter,
+                      int adapters, const E* const* __restrict__ a_ptrs, const int* __restrict__ ranks,
                       float* __restrict__ z, int ldz, long long plane) {
     const long long t = blockIdx.x;
     const int a = row_adapter[t];
@@ -71,22 +73,22 @@ grouped_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, co
     const int lane = threadIdx.x % 32;
     const int begin = blockIdx.z * slice;
     const int end = min(n, begin + slice);
-    const float* xr = x + t * ldx;
-    const float* ar = a_ptrs[a] + (long long)k * n;
+    const E* xr = x + t * ldx;
+    const E* ar = a_ptrs[a] + (long long)k * n;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int l = begin + lane; l < end; l += 32) acc += xr[l] * ar[l];
+    for (int l = begin + lane; l < end; l += 32) acc += to_f(xr[l]) * to_f(ar[l]);
     acc = warp_sum(acc);
     if (lane == 0) z[blockIdx.z * plane + t * ldz + k] = acc;
 }
 
 // Grid (rows, ceil(m / 128)): a thread per output j of row t, the row's r_a values of Z (the sum
 // of the shrink's `splits` partial planes, added in plane order) staged in shared memory.
+template <typename E>
 __global__ void __launch_bounds__(kExpandThreads)
 grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits, long long plane,
-                      const int* __restrict__ row_adapter, int adapters, const float* const* __restrict__ b_ptrs,
-                      const int* __restrict__ ranks, const float* __restrict__ scales, float* __restrict__ y,
-                      int ldy) {
+                      const int* __restrict__ row_adapter, int adapters, const E* const* __restrict__ b_ptrs,
+                      const int* __restrict__ ranks, const float* __restrict__ scales, E* __restrict__ y, int ldy) {
     extern __shared__ float zrow[];
     const long long t = blockIdx.x;
     const int a = row_adapter[t];
@@ -100,10 +102,52 @@ grouped_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits, l
     __syncthreads();
     const int j = blockIdx.y * blockDim.x + threadIdx.x;
     if (j >= m) return;
-    const float* br = b_ptrs[a] + (long long)j * r;
+    const E* br = b_ptrs[a] + (long long)j * r;
     float acc = 0.0f;
-    for (int k = 0; k < r; ++k) acc += zrow[k] * br[k];
-    y[t * ldy + j] += scales[a] * acc;
+    for (int k = 0; k < r; ++k) acc += zrow[k] * to_f(br[k]);
+    E* yt = y + t * ldy + j;
+    *yt = from_f<E>(to_f(*yt) + scales[a] * acc);  // a half Y is rounded once
+}
+
+template <typename E>
+jnora_status_t grouped_shrink(const char* name, jnora_handle_t handle, int rows, int n, const E* x, int ldx,
+                              const int* row_adapter, int adapters, const E* const* a_ptrs, const int* ranks,
+                              int max_rank, int splits, float* z, int ldz) {
+    JNORA_REQUIRE(handle != nullptr, "%s: handle is NULL", name);
+    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank &&
+                      splits >= 1 && splits <= n,
+                  "%s: rows=%d n=%d adapters=%d max_rank=%d splits=%d ldx=%d ldz=%d", name, rows, n, adapters,
+                  max_rank, splits, ldx, ldz);
+    if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(x && row_adapter && a_ptrs && ranks && z, "%s: NULL pointer", name);
+    const int per_block = kShrinkThreads / 32;
+    const int slice = (n + splits - 1) / splits;
+    dim3 grid(rows, (max_rank + per_block - 1) / per_block, splits);  // a slice past n writes zeros
+    JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "%s: max_rank=%d splits=%d too large", name, max_rank,
+                  splits);
+    grouped_shrink_kernel<E><<<grid, kShrinkThreads, 0, handle->stream>>>(n, slice, x, ldx, row_adapter, adapters,
+                                                                           a_ptrs, ranks, z, ldz, (long long)rows * ldz);
+    JNORA_LAUNCH_CHECK(grouped_shrink_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
+
+template <typename E>
+jnora_status_t grouped_expand(const char* name, jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+                              int splits, const int* row_adapter, int adapters, const E* const* b_ptrs,
+                              const int* ranks, const float* scales, E* y, int ldy) {
+    JNORA_REQUIRE(handle != nullptr, "%s: handle is NULL", name);
+    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m && splits >= 1,
+                  "%s: rows=%d m=%d adapters=%d ldz=%d splits=%d ldy=%d", name, rows, m, adapters, ldz, splits, ldy);
+    if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(z && row_adapter && b_ptrs && ranks && scales && y, "%s: NULL pointer", name);
+    JNORA_REQUIRE(ldz <= 12 * 1024, "%s: ldz=%d exceeds the 48 KiB row buffer", name, ldz);
+    dim3 grid(rows, (m + kExpandThreads - 1) / kExpandThreads);
+    JNORA_REQUIRE(grid.y <= 65535u, "%s: m=%d too large", name, m);
+    size_t shared = sizeof(float) * ldz;  // ldz >= every rank in the tables
+    grouped_expand_kernel<E><<<grid, kExpandThreads, shared, handle->stream>>>(
+        m, z, ldz, splits, (long long)rows * ldz, row_adapter, adapters, b_ptrs, ranks, scales, y, ldy);
+    JNORA_LAUNCH_CHECK(grouped_expand_kernel);
+    return JNORA_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -123,41 +167,49 @@ int jnora_grouped_splits(int rows, int n, int max_rank) {
 jnora_status_t jnora_grouped_shrink(jnora_handle_t handle, int rows, int n, const float* x, int ldx,
                                     const int* row_adapter, int adapters, const float* const* a_ptrs,
                                     const int* ranks, int max_rank, int splits, float* z, int ldz) {
-    JNORA_REQUIRE(handle != nullptr, "jnora_grouped_shrink: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank &&
-                      splits >= 1 && splits <= n,
-                  "jnora_grouped_shrink: rows=%d n=%d adapters=%d max_rank=%d splits=%d ldx=%d ldz=%d", rows, n,
-                  adapters, max_rank, splits, ldx, ldz);
-    if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
-    JNORA_REQUIRE(x && row_adapter && a_ptrs && ranks && z, "jnora_grouped_shrink: NULL pointer");
-    const int per_block = jnora::kShrinkThreads / 32;
-    const int slice = (n + splits - 1) / splits;
-    dim3 grid(rows, (max_rank + per_block - 1) / per_block, splits);  // a slice past n writes zeros
-    JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "jnora_grouped_shrink: max_rank=%d splits=%d too large",
-                  max_rank, splits);
-    jnora::grouped_shrink_kernel<<<grid, jnora::kShrinkThreads, 0, handle->stream>>>(
-        n, slice, x, ldx, row_adapter, adapters, a_ptrs, ranks, z, ldz, (long long)rows * ldz);
-    JNORA_LAUNCH_CHECK(grouped_shrink_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::grouped_shrink("jnora_grouped_shrink", handle, rows, n, x, ldx, row_adapter, adapters, a_ptrs, ranks,
+                                 max_rank, splits, z, ldz);
 }
 
 jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz, int splits,
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy) {
-    JNORA_REQUIRE(handle != nullptr, "jnora_grouped_expand: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m && splits >= 1,
-                  "jnora_grouped_expand: rows=%d m=%d adapters=%d ldz=%d splits=%d ldy=%d", rows, m, adapters, ldz,
-                  splits, ldy);
-    if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
-    JNORA_REQUIRE(z && row_adapter && b_ptrs && ranks && scales && y, "jnora_grouped_expand: NULL pointer");
-    JNORA_REQUIRE(ldz <= 12 * 1024, "jnora_grouped_expand: ldz=%d exceeds the 48 KiB row buffer", ldz);
-    dim3 grid(rows, (m + jnora::kExpandThreads - 1) / jnora::kExpandThreads);
-    JNORA_REQUIRE(grid.y <= 65535u, "jnora_grouped_expand: m=%d too large", m);
-    size_t shared = sizeof(float) * ldz;  // ldz >= every rank in the tables
-    jnora::grouped_expand_kernel<<<grid, jnora::kExpandThreads, shared, handle->stream>>>(
-        m, z, ldz, splits, (long long)rows * ldz, row_adapter, adapters, b_ptrs, ranks, scales, y, ldy);
-    JNORA_LAUNCH_CHECK(grouped_expand_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::grouped_expand("jnora_grouped_expand", handle, rows, m, z, ldz, splits, row_adapter, adapters,
+                                 b_ptrs, ranks, scales, y, ldy);
+}
+
+jnora_status_t jnora_grouped_shrink_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int n,
+                                         const void* x, int ldx, const int* row_adapter, int adapters,
+                                         const void* const* a_ptrs, const int* ranks, int max_rank, int splits,
+                                         float* z, int ldz) {
+    const char* name = "jnora_grouped_shrink_half";
+    JNORA_REQUIRE(precision == JNORA_BFLOAT16 || precision == JNORA_FLOAT16, "%s: precision %d is not a half precision",
+                  name, int(precision));
+    if (precision == JNORA_BFLOAT16) {
+        using E = __nv_bfloat16;
+        return jnora::grouped_shrink(name, handle, rows, n, static_cast<const E*>(x), ldx, row_adapter, adapters,
+                                     reinterpret_cast<const E* const*>(a_ptrs), ranks, max_rank, splits, z, ldz);
+    }
+    using E = __half;
+    return jnora::grouped_shrink(name, handle, rows, n, static_cast<const E*>(x), ldx, row_adapter, adapters,
+                                 reinterpret_cast<const E* const*>(a_ptrs), ranks, max_rank, splits, z, ldz);
+}
+
+jnora_status_t jnora_grouped_expand_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m,
+                                         const float* z, int ldz, int splits, const int* row_adapter, int adapters,
+                                         const void* const* b_ptrs, const int* ranks, const float* scales, void* y,
+                                         int ldy) {
+    const char* name = "jnora_grouped_expand_half";
+    JNORA_REQUIRE(precision == JNORA_BFLOAT16 || precision == JNORA_FLOAT16, "%s: precision %d is not a half precision",
+                  name, int(precision));
+    if (precision == JNORA_BFLOAT16) {
+        using E = __nv_bfloat16;
+        return jnora::grouped_expand(name, handle, rows, m, z, ldz, splits, row_adapter, adapters,
+                                     reinterpret_cast<const E* const*>(b_ptrs), ranks, scales, static_cast<E*>(y), ldy);
+    }
+    using E = __half;
+    return jnora::grouped_expand(name, handle, rows, m, z, ldz, splits, row_adapter, adapters,
+                                 reinterpret_cast<const E* const*>(b_ptrs), ranks, scales, static_cast<E*>(y), ldy);
 }
 
 }  // extern "C"

@@ -14,6 +14,7 @@
 // TF32 base GEMM); here they are read once per tile, 2 x 64 x 256 KiB = 32 MiB, and the floor is the
 // one pass over X (64 MiB) and the read and write of Y (128 MiB): ~60 us at 3.35 TB/s.
 #include "cuda_check.cuh"
+#include "elements.cuh"
 #include "kernels.cuh"
 
 #include <algorithm>
@@ -49,9 +50,10 @@ int launch_tiles(int rows, int max_tiles) {
 // Grid (launch_tiles(), ceil(max_rank / 16), splits); block x takes tiles x, x + gridDim.x, ...
 // Columns k >= r_a of a chunk, and rows past the tile's count, are zeros in shared memory and not
 // written. Slice s writes plane s of Z.
+template <typename E>
 __global__ void __launch_bounds__(kThreads)
-segmented_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, const int* __restrict__ row_order,
-                        const int* __restrict__ tiles, int adapters, const float* const* __restrict__ a_ptrs,
+segmented_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, const int* __restrict__ row_order,
+                        const int* __restrict__ tiles, int adapters, const E* const* __restrict__ a_ptrs,
                         const int* __restrict__ ranks, float* __restrict__ z, int ldz, long long plane) {
     __shared__ float xs[kTileRows][kStepK + 1];  // +1: a warp's column reads hit distinct banks
     __shared__ float as[kShrinkCols][kStepK + 1];
@@ -70,18 +72,18 @@ segmented_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, 
         const int r = ranks[a];
         if (k0 >= r) continue;
         if (tid < kTileRows) tile_rows[tid] = tid < count ? row_order[begin + tid] : -1;
-        const float* ap = a_ptrs[a];
+        const E* ap = a_ptrs[a];
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         __syncthreads();
         for (int l0 = lo; l0 < hi; l0 += kStepK) {
             for (int e = tid; e < kTileRows * kStepK; e += kThreads) {  // a warp reads 32 floats of one row
                 const int i = e / kStepK, l = e % kStepK;
                 const int t = tile_rows[i];
-                xs[i][l] = (t >= 0 && l0 + l < hi) ? x[(long long)t * ldx + l0 + l] : 0.0f;
+                xs[i][l] = (t >= 0 && l0 + l < hi) ? to_f(x[(long long)t * ldx + l0 + l]) : 0.0f;
             }
             for (int e = tid; e < kShrinkCols * kStepK; e += kThreads) {
                 const int k = e / kStepK, l = e % kStepK;
-                as[k][l] = (k0 + k < r && l0 + l < hi) ? ap[(long long)(k0 + k) * n + l0 + l] : 0.0f;
+                as[k][l] = (k0 + k < r && l0 + l < hi) ? to_f(ap[(long long)(k0 + k) * n + l0 + l]) : 0.0f;
             }
             __syncthreads();
 #pragma unroll 8
@@ -107,11 +109,12 @@ segmented_shrink_kernel(int n, int slice, const float* __restrict__ x, int ldx, 
 
 // Grid (launch_tiles(), ceil(m / 64)), tiles taken as by the shrink. Z's planes are added in plane order as they are staged, so the
 // result does not depend on scheduling; each thread then adds its 16 results into Y.
+template <typename E>
 __global__ void __launch_bounds__(kThreads)
 segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits, long long plane,
                         const int* __restrict__ row_order, const int* __restrict__ tiles, int adapters,
-                        const float* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
-                        const float* __restrict__ scales, float* __restrict__ y, int ldy) {
+                        const E* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
+                        const float* __restrict__ scales, E* __restrict__ y, int ldy) {
     __shared__ float zs[kTileRows][kRankStep + 1];
     __shared__ float bs[kExpandCols][kRankStep + 1];
     __shared__ int tile_rows[kTileRows];
@@ -125,7 +128,7 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
         if (a < 0 || a >= adapters) continue;
         const int r = ranks[a];
         if (tid < kTileRows) tile_rows[tid] = tid < count ? row_order[begin + tid] : -1;
-        const float* bp = b_ptrs[a];
+        const E* bp = b_ptrs[a];
         float acc[16];
 #pragma unroll
         for (int i = 0; i < 16; ++i) acc[i] = 0.0f;
@@ -145,7 +148,7 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
             for (int e = tid; e < kExpandCols * kRankStep; e += kThreads) {
                 const int jj = e / kRankStep, k = e % kRankStep;
                 const int jb = blockIdx.y * kExpandCols + jj;
-                bs[jj][k] = (jb < m && k0 + k < r) ? bp[(long long)jb * r + k0 + k] : 0.0f;
+                bs[jj][k] = (jb < m && k0 + k < r) ? to_f(bp[(long long)jb * r + k0 + k]) : 0.0f;
             }
             __syncthreads();
 #pragma unroll 4
@@ -161,11 +164,56 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
 #pragma unroll
             for (int i = 0; i < 16; ++i) {
                 const int row = row0 + 4 * i;
-                if (row < count) y[(long long)tile_rows[row] * ldy + j] += s * acc[i];
+                if (row < count) {
+                    E* yt = y + (long long)tile_rows[row] * ldy + j;
+                    *yt = from_f<E>(to_f(*yt) + s * acc[i]);  // a half Y is rounded once
+                }
             }
         }
         __syncthreads();  // tile_rows is rewritten by the next tile
     }
+}
+
+template <typename E>
+jnora_status_t segmented_shrink(const char* name, jnora_handle_t handle, int rows, int n, const E* x, int ldx,
+                                const int* row_order, const int* tiles, int max_tiles, int adapters,
+                                const E* const* a_ptrs, const int* ranks, int max_rank, int splits, float* z,
+                                int ldz) {
+    JNORA_REQUIRE(handle != nullptr, "%s: handle is NULL", name);
+    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank &&
+                      splits >= 1 && splits <= n && max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
+                  "%s: rows=%d n=%d adapters=%d max_rank=%d splits=%d max_tiles=%d ldx=%d ldz=%d", name, rows, n,
+                  adapters, max_rank, splits, max_tiles, ldx, ldz);
+    if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(x && row_order && tiles && a_ptrs && ranks && z, "%s: NULL pointer", name);
+    // Slices in whole steps of 32 columns; a slice past n writes zeros.
+    const int slice = ((n + splits - 1) / splits + kStepK - 1) / kStepK * kStepK;
+    dim3 grid(launch_tiles(rows, max_tiles), (max_rank + kShrinkCols - 1) / kShrinkCols, splits);
+    JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "%s: max_rank=%d splits=%d too large", name, max_rank,
+                  splits);
+    segmented_shrink_kernel<E><<<grid, kThreads, 0, handle->stream>>>(n, slice, x, ldx, row_order, tiles, adapters,
+                                                                      a_ptrs, ranks, z, ldz, (long long)rows * ldz);
+    JNORA_LAUNCH_CHECK(segmented_shrink_kernel);
+    return JNORA_STATUS_SUCCESS;
+}
+
+template <typename E>
+jnora_status_t segmented_expand(const char* name, jnora_handle_t handle, int rows, int m, const float* z, int ldz,
+                                int splits, const int* row_order, const int* tiles, int max_tiles, int adapters,
+                                const E* const* b_ptrs, const int* ranks, const float* scales, E* y, int ldy) {
+    JNORA_REQUIRE(handle != nullptr, "%s: handle is NULL", name);
+    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m && splits >= 1 &&
+                      max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
+                  "%s: rows=%d m=%d adapters=%d ldz=%d splits=%d max_tiles=%d ldy=%d", name, rows, m, adapters, ldz,
+                  splits, max_tiles, ldy);
+    if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
+    JNORA_REQUIRE(z && row_order && tiles && b_ptrs && ranks && scales && y, "%s: NULL pointer", name);
+    dim3 grid(launch_tiles(rows, max_tiles), (m + kExpandCols - 1) / kExpandCols);
+    JNORA_REQUIRE(grid.y <= 65535u, "%s: m=%d too large", name, m);
+    segmented_expand_kernel<E><<<grid, kThreads, 0, handle->stream>>>(
+        m, z, ldz, splits, (long long)rows * ldz, row_order, tiles, adapters, b_ptrs, ranks, scales, y, ldy);
+    JNORA_LAUNCH_CHECK(segmented_expand_kernel);
+    return JNORA_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -187,42 +235,53 @@ jnora_status_t jnora_segmented_shrink(jnora_handle_t handle, int rows, int n, co
                                       const int* row_order, const int* tiles, int max_tiles, int adapters,
                                       const float* const* a_ptrs, const int* ranks, int max_rank, int splits,
                                       float* z, int ldz) {
-    JNORA_REQUIRE(handle != nullptr, "jnora_segmented_shrink: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && n >= 1 && adapters >= 0 && max_rank >= 0 && ldx >= n && ldz >= max_rank &&
-                      splits >= 1 && splits <= n && max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
-                  "jnora_segmented_shrink: rows=%d n=%d adapters=%d max_rank=%d splits=%d max_tiles=%d ldx=%d "
-                  "ldz=%d",
-                  rows, n, adapters, max_rank, splits, max_tiles, ldx, ldz);
-    if (rows == 0 || adapters == 0 || max_rank == 0) return JNORA_STATUS_SUCCESS;
-    JNORA_REQUIRE(x && row_order && tiles && a_ptrs && ranks && z, "jnora_segmented_shrink: NULL pointer");
-    // Slices in whole steps of 32 columns; a slice past n writes zeros.
-    const int slice = ((n + splits - 1) / splits + jnora::kStepK - 1) / jnora::kStepK * jnora::kStepK;
-    dim3 grid(jnora::launch_tiles(rows, max_tiles), (max_rank + jnora::kShrinkCols - 1) / jnora::kShrinkCols, splits);
-    JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "jnora_segmented_shrink: max_rank=%d splits=%d too large",
-                  max_rank, splits);
-    jnora::segmented_shrink_kernel<<<grid, jnora::kThreads, 0, handle->stream>>>(
-        n, slice, x, ldx, row_order, tiles, adapters, a_ptrs, ranks, z, ldz, (long long)rows * ldz);
-    JNORA_LAUNCH_CHECK(segmented_shrink_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::segmented_shrink("jnora_segmented_shrink", handle, rows, n, x, ldx, row_order, tiles, max_tiles,
+                                   adapters, a_ptrs, ranks, max_rank, splits, z, ldz);
 }
 
 jnora_status_t jnora_segmented_expand(jnora_handle_t handle, int rows, int m, const float* z, int ldz,
                                       int splits, const int* row_order, const int* tiles, int max_tiles,
                                       int adapters, const float* const* b_ptrs, const int* ranks,
                                       const float* scales, float* y, int ldy) {
-    JNORA_REQUIRE(handle != nullptr, "jnora_segmented_expand: handle is NULL");
-    JNORA_REQUIRE(rows >= 0 && m >= 1 && adapters >= 0 && ldz >= 1 && ldy >= m && splits >= 1 &&
-                      max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
-                  "jnora_segmented_expand: rows=%d m=%d adapters=%d ldz=%d splits=%d max_tiles=%d ldy=%d", rows,
-                  m, adapters, ldz, splits, max_tiles, ldy);
-    if (rows == 0 || adapters == 0) return JNORA_STATUS_SUCCESS;
-    JNORA_REQUIRE(z && row_order && tiles && b_ptrs && ranks && scales && y, "jnora_segmented_expand: NULL pointer");
-    dim3 grid(jnora::launch_tiles(rows, max_tiles), (m + jnora::kExpandCols - 1) / jnora::kExpandCols);
-    JNORA_REQUIRE(grid.y <= 65535u, "jnora_segmented_expand: m=%d too large", m);
-    jnora::segmented_expand_kernel<<<grid, jnora::kThreads, 0, handle->stream>>>(
-        m, z, ldz, splits, (long long)rows * ldz, row_order, tiles, adapters, b_ptrs, ranks, scales, y, ldy);
-    JNORA_LAUNCH_CHECK(segmented_expand_kernel);
-    return JNORA_STATUS_SUCCESS;
+    return jnora::segmented_expand("jnora_segmented_expand", handle, rows, m, z, ldz, splits, row_order, tiles,
+                                   max_tiles, adapters, b_ptrs, ranks, scales, y, ldy);
+}
+
+jnora_status_t jnora_segmented_shrink_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int n,
+                                           const void* x, int ldx, const int* row_order, const int* tiles,
+                                           int max_tiles, int adapters, const void* const* a_ptrs, const int* ranks,
+                                           int max_rank, int splits, float* z, int ldz) {
+    const char* name = "jnora_segmented_shrink_half";
+    JNORA_REQUIRE(precision == JNORA_BFLOAT16 || precision == JNORA_FLOAT16, "%s: precision %d is not a half precision",
+                  name, int(precision));
+    if (precision == JNORA_BFLOAT16) {
+        using E = __nv_bfloat16;
+        return jnora::segmented_shrink(name, handle, rows, n, static_cast<const E*>(x), ldx, row_order, tiles,
+                                       max_tiles, adapters, reinterpret_cast<const E* const*>(a_ptrs), ranks, max_rank,
+                                       splits, z, ldz);
+    }
+    using E = __half;
+    return jnora::segmented_shrink(name, handle, rows, n, static_cast<const E*>(x), ldx, row_order, tiles, max_tiles,
+                                   adapters, reinterpret_cast<const E* const*>(a_ptrs), ranks, max_rank, splits, z,
+                                   ldz);
+}
+
+jnora_status_t jnora_segmented_expand_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m,
+                                           const float* z, int ldz, int splits, const int* row_order,
+                                           const int* tiles, int max_tiles, int adapters, const void* const* b_ptrs,
+                                           const int* ranks, const float* scales, void* y, int ldy) {
+    const char* name = "jnora_segmented_expand_half";
+    JNORA_REQUIRE(precision == JNORA_BFLOAT16 || precision == JNORA_FLOAT16, "%s: precision %d is not a half precision",
+                  name, int(precision));
+    if (precision == JNORA_BFLOAT16) {
+        using E = __nv_bfloat16;
+        return jnora::segmented_expand(name, handle, rows, m, z, ldz, splits, row_order, tiles, max_tiles, adapters,
+                                       reinterpret_cast<const E* const*>(b_ptrs), ranks, scales, static_cast<E*>(y),
+                                       ldy);
+    }
+    using E = __half;
+    return jnora::segmented_expand(name, handle, rows, m, z, ldz, splits, row_order, tiles, max_tiles, adapters,
+                                   reinterpret_cast<const E* const*>(b_ptrs), ranks, scales, static_cast<E*>(y), ldy);
 }
 
 }  // extern "C"

@@ -35,6 +35,9 @@ typedef enum {
     JNORA_STATUS_ALLOC_FAILED = 5       /* host memory for a handle could not be allocated */
 } jnora_status_t;
 
+/* Element precisions of matrices (half precisions: 2-byte elements). */
+typedef enum { JNORA_FLOAT32 = 0, JNORA_BFLOAT16 = 1, JNORA_FLOAT16 = 2 } jnora_precision_t;
+
 /* An explicit context: the stream every launch goes to. Opaque to callers. */
 typedef struct jnora_context* jnora_handle_t;
 
@@ -137,6 +140,19 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t handle, int rows, int m, cons
                                     const int* row_adapter, int adapters, const float* const* b_ptrs,
                                     const int* ranks, const float* scales, float* y, int ldy);
 
+/* The same in bfloat16 or float16 (precision JNORA_BFLOAT16 / JNORA_FLOAT16): X, the factors A_a and
+ * B_a, and Y hold 2-byte elements; products and sums are float32, Z is float32, and each element of Y
+ * is rounded once, from float(Y) + scale_a * (Z B_a^T). */
+jnora_status_t jnora_grouped_shrink_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int n,
+                                         const void* x, int ldx, const int* row_adapter, int adapters,
+                                         const void* const* a_ptrs, const int* ranks, int max_rank, int splits,
+                                         float* z, int ldz);
+
+jnora_status_t jnora_grouped_expand_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m,
+                                         const float* z, int ldz, int splits, const int* row_adapter, int adapters,
+                                         const void* const* b_ptrs, const int* ranks, const float* scales, void* y,
+                                         int ldy);
+
 /* The same per-row adapter terms for prefill-sized batches, segment-grouped (SGMV): the rows are
  * gathered by adapter, so a block reads a tile of up to JNORA_SEGMENT_ROWS rows of one adapter and
  * that adapter's factors once, instead of once per row as jnora_grouped_shrink/expand do.
@@ -171,6 +187,17 @@ jnora_status_t jnora_segmented_expand(jnora_handle_t handle, int rows, int m, co
                                       int adapters, const float* const* b_ptrs, const int* ranks,
                                       const float* scales, float* y, int ldy);
 
+/* The segment-grouped kernels in bfloat16 or float16, as jnora_grouped_shrink_half/expand_half. */
+jnora_status_t jnora_segmented_shrink_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int n,
+                                           const void* x, int ldx, const int* row_order, const int* tiles,
+                                           int max_tiles, int adapters, const void* const* a_ptrs, const int* ranks,
+                                           int max_rank, int splits, float* z, int ldz);
+
+jnora_status_t jnora_segmented_expand_half(jnora_handle_t handle, jnora_precision_t precision, int rows, int m,
+                                           const float* z, int ldz, int splits, const int* row_order,
+                                           const int* tiles, int max_tiles, int adapters, const void* const* b_ptrs,
+                                           const int* ranks, const float* scales, void* y, int ldy);
+
 /* Decode-sized forward on cached effective factors (SPEC §2.5), rows <= JNORA_DECODE_MAX_ROWS:
  *     Y[t, j] = X[t, :] W[j, :]^T + scale * (X[t, :] A^T) B[j, :]^T
  * X (rows x n, ldx), W (m x n, ldw), A (k x n, lda), B (m x k, ldb), Y (rows x m, ldy) is written
@@ -187,9 +214,6 @@ int jnora_decode_splits(int rows, int n, int k);
 jnora_status_t jnora_decode_forward(jnora_handle_t handle, int rows, int m, int n, const float* x, int ldx,
                                     const float* w, int ldw, int k, float scale, const float* a, int lda,
                                     const float* b, int ldb, int splits, float* z, float* y, int ldy);
-
-/* Element precisions of the half-precision layer's matrices. */
-typedef enum { JNORA_FLOAT32 = 0, JNORA_BFLOAT16 = 1, JNORA_FLOAT16 = 2 } jnora_precision_t;
 
 /* dst[i] = src[i] converted between precisions (round to nearest, ties to even) for i < n;
  * src and dst must not overlap. Graph-capturable. */

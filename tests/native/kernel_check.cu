@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -746,6 +747,106 @@ void check_decode_half(jnora_precision_t precision, int rows, int m, int n, int 
     jnora_destroy(h);
 }
 
+// Grouped and segment-grouped kernels in a half precision: X, the factors and Y rounded on the host,
+// the reference computed from the rounded values in double; each element of Y is rounded once on the
+// device, so SPEC §4's 1e-2 applies. Mixed ranks 1..33, rows with none and past the table.
+template <typename H>
+void check_grouped_half(jnora_precision_t precision, int rows, int n, int m, bool segmented) {
+    jnora_handle_t h;
+    jnora_create(&h);
+    const int ranks_host[] = {1, 5, 16, 33};
+    const int adapters = 4, max_rank = 33;
+    std::vector<float> scales = {0.5f, 1.0f, 2.0f, 0.25f};
+    auto round_trip = [&](std::vector<float> v, std::vector<H>& bits) {
+        bits.resize(v.size());
+        for (size_t i = 0; i < v.size(); ++i) {
+            v[i] *= 0.0625f;  // outliers (up to 100x) times 1031-term sums stay inside float16's range
+            if constexpr (std::is_same_v<H, __nv_bfloat16>) {
+                bits[i] = __float2bfloat16_rn(v[i]);
+                v[i] = __bfloat162float(bits[i]);
+            } else {
+                bits[i] = __float2half_rn(v[i]);
+                v[i] = __half2float(bits[i]);
+            }
+        }
+        return v;
+    };
+    auto upload = [](const std::vector<H>& v) {
+        void* d = nullptr;
+        cudaMalloc(&d, std::max<size_t>(1, v.size()) * sizeof(H));
+        cudaMemcpy(d, v.data(), v.size() * sizeof(H), cudaMemcpyHostToDevice);
+        return d;
+    };
+    std::vector<std::vector<float>> a(adapters), b(adapters);
+    std::vector<void*> da(adapters), db(adapters);
+    for (int i = 0; i < adapters; ++i) {
+        std::vector<H> bits;
+        a[i] = round_trip(random_matrix(ranks_host[i], n), bits);
+        da[i] = upload(bits);
+        b[i] = round_trip(random_matrix(m, ranks_host[i]), bits);
+        db[i] = upload(bits);
+    }
+    std::vector<int> which(rows);
+    for (int t = 0; t < rows; ++t) {
+        which[t] = int(rng() % (adapters + 2)) - 1;
+        if (segmented && rng() % 4 != 0) which[t] = int((long long)t * adapters / rows);
+    }
+    std::vector<H> hx, hy;
+    auto x = round_trip(random_matrix(rows, n), hx), y = round_trip(random_matrix(rows, m), hy);
+    std::vector<float> want = y;
+    std::vector<const float*> ha, hb;
+    for (int i = 0; i < adapters; ++i) { ha.push_back(a[i].data()); hb.push_back(b[i].data()); }
+    jnora::reference::grouped_lowrank(rows, n, m, x.data(), which.data(), adapters, ha.data(), hb.data(), ranks_host,
+                                      scales.data(), want.data());
+    void *dx = upload(hx), *dy = upload(hy);
+    const int splits = segmented ? jnora_segmented_splits(rows, n, max_rank) : jnora_grouped_splits(rows, n, max_rank);
+    float* dz = to_device(std::vector<float>(size_t(splits) * rows * max_rank, NAN));
+    float* dscales = to_device(scales);
+    int* dwhich = to_device_ints(which);
+    int* dranks = to_device_ints(std::vector<int>(ranks_host, ranks_host + adapters));
+    const void **dpa = nullptr, **dpb = nullptr;
+    cudaMalloc(&dpa, sizeof(void*) * adapters);
+    cudaMalloc(&dpb, sizeof(void*) * adapters);
+    cudaMemcpy(dpa, da.data(), sizeof(void*) * adapters, cudaMemcpyHostToDevice);
+    cudaMemcpy(dpb, db.data(), sizeof(void*) * adapters, cudaMemcpyHostToDevice);
+    jnora_status_t st;
+    int *dorder = nullptr, *dtiles = nullptr;
+    if (segmented) {
+        const int max_tiles = jnora_segment_tiles_capacity(rows, adapters);
+        std::vector<int> order(std::max(1, rows)), tiles(1 + 3 * size_t(max_tiles));
+        st = jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), max_tiles);
+        dorder = to_device_ints(order);
+        dtiles = to_device_ints(tiles);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_segmented_shrink_half(h, precision, rows, n, dx, n, dorder, dtiles, max_tiles, adapters, dpa,
+                                             dranks, max_rank, splits, dz, max_rank);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_segmented_expand_half(h, precision, rows, m, dz, max_rank, splits, dorder, dtiles, max_tiles,
+                                             adapters, dpb, dranks, dscales, dy, m);
+    } else {
+        st = jnora_grouped_shrink_half(h, precision, rows, n, dx, n, dwhich, adapters, dpa, dranks, max_rank, splits,
+                                       dz, max_rank);
+        if (st == JNORA_STATUS_SUCCESS)
+            st = jnora_grouped_expand_half(h, precision, rows, m, dz, max_rank, splits, dwhich, adapters, dpb, dranks,
+                                           dscales, dy, m);
+    }
+    if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+    cudaMemcpy(hy.data(), dy, hy.size() * sizeof(H), cudaMemcpyDeviceToHost);
+    std::vector<float> got(hy.size());
+    for (size_t i = 0; i < hy.size(); ++i) {
+        if constexpr (std::is_same_v<H, __nv_bfloat16>) got[i] = __bfloat162float(hy[i]);
+        else got[i] = __half2float(hy[i]);
+    }
+    char name[128];
+    std::snprintf(name, sizeof name, "%s %s T=%d n=%d m=%d ranks 1..33 splits=%d", segmented ? "segmented" : "grouped",
+                  precision == JNORA_BFLOAT16 ? "bf16" : "f16", rows, n, m, splits);
+    expect_close(name, got, want, st, 1e-2);
+    for (int i = 0; i < adapters; ++i) { cudaFree(da[i]); cudaFree(db[i]); }
+    cudaFree(dx); cudaFree(dy); cudaFree(dz); cudaFree(dscales); cudaFree(dwhich); cudaFree(dranks);
+    cudaFree(dpa); cudaFree(dpb); cudaFree(dorder); cudaFree(dtiles);
+    jnora_destroy(h);
+}
+
 int main() {
     int devices = 0;
     if (jnora_cuda_device_count(&devices) != JNORA_STATUS_SUCCESS) {
@@ -788,6 +889,11 @@ int main() {
     check_grouped(300, 1031, 130, 0, 1, true);
     check_grouped(150, 70, 90, 0, 0, true, 100);  // ~100 tiles on a grid of 3 + 32: blocks take several
     check_grouped(150, 70, 90, 0, 0, false, 100);
+    for (bool segmented : {false, true})
+        for (const auto& g : {std::array<int, 3>{3, 1031, 97}, {200, 130, 257}}) {
+            check_grouped_half<__nv_bfloat16>(JNORA_BFLOAT16, g[0], g[1], g[2], segmented);
+            check_grouped_half<__half>(JNORA_FLOAT16, g[0], g[1], g[2], segmented);
+        }
     for (int rows : {1, 2, 3, 4, 5, 8, 9, 16})
         for (int k : {0, 1, 16, 33}) check_decode(rows, 97, 1031, k, 0);
     check_decode(1, 4096, 4096, 16, 0);  // NoRA's shape at T = 1

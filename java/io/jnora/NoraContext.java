@@ -281,6 +281,22 @@ public final class NoraContext implements AutoCloseable {
         return allocate(rows, cols);
     }
 
+    /** The same in a precision. */
+    public Matrix uninitialized(int rows, int cols, Precision precision) {
+        Checks.requireDimensions("NoraContext.uninitialized", rows, cols);
+        java.util.Objects.requireNonNull(precision, "NoraContext.uninitialized: precision");
+        return allocate(rows, cols, precision);
+    }
+
+    /**
+     * For library components: the memory of a matrix of any precision, half precisions as 2-byte
+     * elements packed two to a float ({@link #memoryOf} refuses them).
+     */
+    public org.bytedeco.javacpp.FloatPointer storageOf(Matrix matrix) {
+        requireSameContext("NoraContext.storageOf", "matrix", matrix);
+        return matrix.storage();
+    }
+
     /** How many matrices made by this context are still open. */
     public int openMatrices() {
         return liveMatrices.size();

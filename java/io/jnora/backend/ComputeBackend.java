@@ -159,8 +159,17 @@ public interface ComputeBackend extends AutoCloseable {
      * host loop over adapters and no synchronisation; row at a time for decode-sized batches,
      * segment-grouped (an adapter's factors read once per tile of up to 64 of its rows) beyond.
      */
-    void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table, FloatPointer z,
-            FloatPointer y);
+    default void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
+            FloatPointer z, FloatPointer y) {
+        groupedLowRank(io.jnora.Precision.FLOAT32, rows, n, m, x, rowAdapter, table, z, y);
+    }
+
+    /**
+     * The same with X, Y and the table's factors in a precision (half storage: 2-byte elements);
+     * products and sums in float32, {@code z} float32, each element of Y rounded once.
+     */
+    void groupedLowRank(io.jnora.Precision precision, int rows, int n, int m, FloatPointer x, RowIndex rowAdapter,
+            AdapterTable table, FloatPointer z, FloatPointer y);
 
     /**
      * AdamW (SPEC §2.10) in place over every tensor of a list, in one call (on CUDA one launch):

@@ -392,15 +392,33 @@ public final class CpuBackend implements ComputeBackend {
         return new CpuRowIndex(capacity);
     }
 
-    /** The reference: rows gathered per slot, one shrink and one expand GEMM per slot, added back. */
+    /**
+     * The reference: rows gathered per slot, one shrink and one expand GEMM per slot, added back. Half
+     * storage is widened first (X, Y, each slot's factors) and Y rounded once at the end, where the
+     * CUDA kernels round it.
+     */
     @Override
-    public void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
-            FloatPointer z, FloatPointer y) {
+    public void groupedLowRank(Precision precision, int rows, int n, int m, FloatPointer x, RowIndex rowAdapter,
+            AdapterTable table, FloatPointer z, FloatPointer y) {
         CpuAdapterTable t = (CpuAdapterTable) table;
         CpuRowIndex index = (CpuRowIndex) rowAdapter;
         if (index.rows() != rows) {
             throw new IllegalArgumentException("groupedLowRank: " + rows + " rows but the row index holds " + index.rows());
         }
+        if (!precision.isHalf()) {
+            groupedLowRankFloat(Precision.FLOAT32, rows, n, m, x, index, t, y);
+            return;
+        }
+        try (FloatPointer xw = widened(x, precision, (long) rows * n);
+                FloatPointer yw = widened(y, precision, (long) rows * m)) {
+            groupedLowRankFloat(precision, rows, n, m, xw, index, t, yw);
+            convert(yw, Precision.FLOAT32, y, precision, (long) rows * m);
+        }
+    }
+
+    /** X and Y float32; the table's factors in {@code factors}. */
+    private void groupedLowRankFloat(Precision factors, int rows, int n, int m, FloatPointer x, CpuRowIndex index,
+            CpuAdapterTable t, FloatPointer y) {
         java.nio.FloatBuffer xs = x.position(0).limit((long) rows * n).asBuffer();
         java.nio.FloatBuffer ys = y.position(0).limit((long) rows * m).asBuffer();
         for (int slot = 0; slot < t.capacity(); slot++) {
@@ -414,14 +432,16 @@ public final class CpuBackend implements ComputeBackend {
             }
             try (FloatPointer xg = new FloatPointer((long) group.length * n);
                     FloatPointer zg = new FloatPointer((long) group.length * r);
-                    FloatPointer dg = new FloatPointer((long) group.length * m)) {
+                    FloatPointer dg = new FloatPointer((long) group.length * m);
+                    FloatPointer aw = widened(t.a[slot], factors, (long) r * n);
+                    FloatPointer bw = widened(t.b[slot], factors, (long) m * r)) {
                 float[] row = new float[n];
                 for (int i = 0; i < group.length; i++) {
                     xs.get(group[i] * n, row);
                     xg.position((long) i * n).put(row).position(0);
                 }
-                gemm(false, true, group.length, r, n, 1f, xg, t.a[slot], 0f, zg);
-                gemm(false, true, group.length, m, r, t.scales[slot], zg, t.b[slot], 0f, dg);
+                gemm(false, true, group.length, r, n, 1f, xg, aw == null ? t.a[slot] : aw, 0f, zg);
+                gemm(false, true, group.length, m, r, t.scales[slot], zg, bw == null ? t.b[slot] : bw, 0f, dg);
                 float[] delta = new float[m];
                 for (int i = 0; i < group.length; i++) {
                     dg.position((long) i * m).get(delta).position(0);

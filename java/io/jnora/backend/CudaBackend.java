@@ -574,8 +574,8 @@ public final class CudaBackend implements ComputeBackend {
      * (jnora_grouped_*); larger ones on the row index's segment layout (jnora_segmented_*).
      */
     @Override
-    public void groupedLowRank(int rows, int n, int m, FloatPointer x, RowIndex rowAdapter, AdapterTable table,
-            FloatPointer z, FloatPointer y) {
+    public void groupedLowRank(Precision precision, int rows, int n, int m, FloatPointer x, RowIndex rowAdapter,
+            AdapterTable table, FloatPointer z, FloatPointer y) {
         CudaAdapterTable t = (CudaAdapterTable) table;
         CudaRowIndex index = (CudaRowIndex) rowAdapter;
         int maxRank = t.maxRank();
@@ -594,22 +594,44 @@ public final class CudaBackend implements ComputeBackend {
             throw new IllegalArgumentException("groupedLowRank: scratch of " + z.capacity() + " floats, "
                     + splits + "×" + rows + "×" + maxRank + " needed (groupedScratchElements)");
         }
+        PointerPointer<?> aPtrs = new PointerPointer<>(t.deviceA);
+        PointerPointer<?> bPtrs = new PointerPointer<>(t.deviceB);
+        x.position(0);
+        y.position(0);
+        z.position(0);
         if (segmented(rows)) {
             int maxTiles = JnoraNative.jnora_segment_tiles_capacity(rows, t.capacity());
-            NativeLibrary.check(JnoraNative.jnora_segmented_shrink(kernels, rows, n, x.position(0), n,
-                    index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), new PointerPointer<>(t.deviceA),
-                    t.deviceRanks, maxRank, splits, z.position(0), maxRank), "jnora_segmented_shrink");
-            NativeLibrary.check(JnoraNative.jnora_segmented_expand(kernels, rows, m, z.position(0), maxRank, splits,
-                    index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), new PointerPointer<>(t.deviceB),
-                    t.deviceRanks, t.deviceScales, y.position(0), m), "jnora_segmented_expand");
+            if (precision.isHalf()) {
+                int p = jnoraPrecision(precision);
+                NativeLibrary.check(JnoraNative.jnora_segmented_shrink_half(kernels, p, rows, n, x, n, index.deviceOrder,
+                        index.deviceTiles, maxTiles, t.capacity(), aPtrs, t.deviceRanks, maxRank, splits, z, maxRank),
+                        "jnora_segmented_shrink_half");
+                NativeLibrary.check(JnoraNative.jnora_segmented_expand_half(kernels, p, rows, m, z, maxRank, splits,
+                        index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), bPtrs, t.deviceRanks,
+                        t.deviceScales, y, m), "jnora_segmented_expand_half");
+                return;
+            }
+            NativeLibrary.check(JnoraNative.jnora_segmented_shrink(kernels, rows, n, x, n, index.deviceOrder,
+                    index.deviceTiles, maxTiles, t.capacity(), aPtrs, t.deviceRanks, maxRank, splits, z, maxRank),
+                    "jnora_segmented_shrink");
+            NativeLibrary.check(JnoraNative.jnora_segmented_expand(kernels, rows, m, z, maxRank, splits,
+                    index.deviceOrder, index.deviceTiles, maxTiles, t.capacity(), bPtrs, t.deviceRanks,
+                    t.deviceScales, y, m), "jnora_segmented_expand");
             return;
         }
-        NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x.position(0), n, index.device,
-                t.capacity(), new PointerPointer<>(t.deviceA), t.deviceRanks, maxRank, splits, z.position(0), maxRank),
-                "jnora_grouped_shrink");
-        NativeLibrary.check(JnoraNative.jnora_grouped_expand(kernels, rows, m, z.position(0), maxRank, splits,
-                index.device, t.capacity(), new PointerPointer<>(t.deviceB), t.deviceRanks, t.deviceScales,
-                y.position(0), m), "jnora_grouped_expand");
+        if (precision.isHalf()) {
+            int p = jnoraPrecision(precision);
+            NativeLibrary.check(JnoraNative.jnora_grouped_shrink_half(kernels, p, rows, n, x, n, index.device,
+                    t.capacity(), aPtrs, t.deviceRanks, maxRank, splits, z, maxRank), "jnora_grouped_shrink_half");
+            NativeLibrary.check(JnoraNative.jnora_grouped_expand_half(kernels, p, rows, m, z, maxRank, splits,
+                    index.device, t.capacity(), bPtrs, t.deviceRanks, t.deviceScales, y, m),
+                    "jnora_grouped_expand_half");
+            return;
+        }
+        NativeLibrary.check(JnoraNative.jnora_grouped_shrink(kernels, rows, n, x, n, index.device, t.capacity(), aPtrs,
+                t.deviceRanks, maxRank, splits, z, maxRank), "jnora_grouped_shrink");
+        NativeLibrary.check(JnoraNative.jnora_grouped_expand(kernels, rows, m, z, maxRank, splits, index.device,
+                t.capacity(), bPtrs, t.deviceRanks, t.deviceScales, y, m), "jnora_grouped_expand");
     }
 
     CUstream_st stream() {

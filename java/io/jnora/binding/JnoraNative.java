@@ -132,6 +132,16 @@ public final class JnoraNative {
             int splits, @Const IntPointer rowAdapter, int adapters, @Cast("const float* const*") PointerPointer<?> bPtrs,
             @Const IntPointer ranks, @Const FloatPointer scales, FloatPointer y, int ldy);
 
+    public static native int jnora_grouped_shrink_half(jnora_context handle, @Cast("jnora_precision_t") int precision,
+            int rows, int n, @Const Pointer x, int ldx, @Const IntPointer rowAdapter, int adapters,
+            @Cast("const void* const*") PointerPointer<?> aPtrs, @Const IntPointer ranks, int maxRank, int splits,
+            FloatPointer z, int ldz);
+
+    public static native int jnora_grouped_expand_half(jnora_context handle, @Cast("jnora_precision_t") int precision,
+            int rows, int m, @Const FloatPointer z, int ldz, int splits, @Const IntPointer rowAdapter, int adapters,
+            @Cast("const void* const*") PointerPointer<?> bPtrs, @Const IntPointer ranks, @Const FloatPointer scales,
+            Pointer y, int ldy);
+
     public static final int JNORA_SEGMENT_ROWS = 64;
 
     public static native int jnora_segment_tiles_capacity(int rows, int adapters);
@@ -150,6 +160,18 @@ public final class JnoraNative {
             int ldz, int splits, @Const IntPointer rowOrder, @Const IntPointer tiles, int maxTiles, int adapters,
             @Cast("const float* const*") PointerPointer<?> bPtrs, @Const IntPointer ranks, @Const FloatPointer scales,
             FloatPointer y, int ldy);
+
+    public static native int jnora_segmented_shrink_half(jnora_context handle,
+            @Cast("jnora_precision_t") int precision, int rows, int n, @Const Pointer x, int ldx,
+            @Const IntPointer rowOrder, @Const IntPointer tiles, int maxTiles, int adapters,
+            @Cast("const void* const*") PointerPointer<?> aPtrs, @Const IntPointer ranks, int maxRank, int splits,
+            FloatPointer z, int ldz);
+
+    public static native int jnora_segmented_expand_half(jnora_context handle,
+            @Cast("jnora_precision_t") int precision, int rows, int m, @Const FloatPointer z, int ldz, int splits,
+            @Const IntPointer rowOrder, @Const IntPointer tiles, int maxTiles, int adapters,
+            @Cast("const void* const*") PointerPointer<?> bPtrs, @Const IntPointer ranks, @Const FloatPointer scales,
+            Pointer y, int ldy);
 
     public static native int jnora_multi_tensor_workspace_size(int tensorCount, @Cast("size_t*") SizeTPointer bytes);
 

@@ -75,7 +75,8 @@ final class BenchCommand implements Callable<Integer> {
     int iterations;
 
     @Option(names = "--precision", defaultValue = "float32", paramLabel = "float32|bfloat16|float16",
-            description = "--suite layer: precision of X, Y, W and the outer factors (default: ${DEFAULT-VALUE}).")
+            description = "--suite layer and serve: precision of X, Y, W and the outer (serve: all) factors"
+                    + " (default: ${DEFAULT-VALUE}).")
     String precision;
 
     @Option(names = "--tf32", description = "Let float32 GEMMs use TF32 tensor cores (CUDA; SPEC §4 allows 3e-4).")
@@ -144,8 +145,8 @@ final class BenchCommand implements Callable<Integer> {
                         + " be ≥ 1 and --inner-rank within 1.." + serveWidth);
             }
             try (NoraContext ctx = open()) {
-                ServeBenchmark.run(ctx, serveWidth, shape.innerRank, serveRows, serveAdapters, warmup, iterations,
-                        shape.seed, out, err);
+                ServeBenchmark.run(ctx, OptionValues.parseEnum(Precision.class, precision, "--precision"), serveWidth,
+                        shape.innerRank, serveRows, serveAdapters, warmup, iterations, shape.seed, out, err);
             }
             out.flush();
             return 0;

@@ -4,6 +4,7 @@ import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.Association;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.serving.AdapterRegistry;
 import io.jnora.synth.SyntheticLayer;
 import java.io.PrintWriter;
@@ -14,31 +15,35 @@ import java.util.SplittableRandom;
  * adapters, the registry's grouped call (rows given adapters round-robin, so min(T, A) are in use)
  * against one nested adapter through {@link NestedLinear} (cached effective factors: two thin GEMMs
  * on top of the base GEMM) and against the base GEMM alone. Width n = m, outer rank 256, inner (and
- * effective) rank r_in. The issue's target: grouped ≤ 1.2× single at A = 32 for T ≥ 256.
+ * effective) rank r_in. The issue's target: grouped ≤ 1.2× single at A = 32 for T ≥ 256. In a half
+ * precision X, Y, W and every adapter's factors are bfloat16/float16 (the single layer's inner
+ * factors stay float32, as always).
  */
 final class ServeBenchmark {
     private ServeBenchmark() {}
 
-    static void run(NoraContext ctx, int width, int innerRank, int[] batchSizes, int[] adapterCounts, int warmup,
+    static void run(NoraContext ctx, Precision precision, int width, int innerRank, int[] batchSizes, int[] adapterCounts, int warmup,
             int iterations, long seed, PrintWriter out, PrintWriter err) {
         int outerRank = Math.min(256, width);
         int maxAdapters = java.util.Arrays.stream(adapterCounts).max().orElse(1);
         SyntheticLayer layer = SyntheticLayer.random(seed, width, width, outerRank, Math.min(innerRank, outerRank), 1f);
-        long budget = (long) maxAdapters * innerRank * 2L * width * Float.BYTES;
-        out.printf("jnora bench --suite serve on %s: n = m = %d, nested single adapter r = %d, r_in = %d; grouped"
-                + " adapters of rank %d%n", ctx.selection(), width, outerRank, innerRank, innerRank);
+        long budget = (long) maxAdapters * innerRank * 2L * width * precision.bytes();
+        out.printf("jnora bench --suite serve on %s, %s: n = m = %d, nested single adapter r = %d, r_in = %d;"
+                + " grouped adapters of rank %d%n", ctx.selection(), precision, width, outerRank, innerRank, innerRank);
         Table table = new Table("T", "adapters", "base ms", "single ms", "grouped ms", "grouped / single",
                 "grouped / base");
-        try (NestedLinear single = layer.build(ctx);
-                Matrix w = ctx.matrix(width, width, layer.baseWeight);
-                AdapterRegistry registry = new AdapterRegistry(ctx, layer.baseWeight, width, width, maxAdapters, budget)) {
+        try (NestedLinear single = layer.build(ctx, precision);
+                Matrix w = ctx.matrix(width, width, layer.baseWeight, precision);
+                AdapterRegistry registry = new AdapterRegistry(ctx, layer.baseWeight, width, width, maxAdapters, budget,
+                        precision)) {
             SplittableRandom rng = new SplittableRandom(seed + 1);
             for (int i = 0; i < maxAdapters; i++) {
                 registry.add("adapter-" + i, random(rng, innerRank * width), random(rng, width * innerRank), innerRank,
                         0.5f);
             }
             for (int t : batchSizes) {
-                try (Matrix x = ctx.matrix(t, width, layer.inputs(seed + 2, t)); Matrix y = ctx.zeros(t, width)) {
+                try (Matrix x = ctx.matrix(t, width, layer.inputs(seed + 2, t), precision);
+                        Matrix y = ctx.zeros(t, width, precision)) {
                     double base = median(ctx, warmup, iterations, () -> ctx.linear(x, w, y));
                     double one = median(ctx, warmup, iterations, () -> single.forward(x, y, Association.EFFECTIVE));
                     for (int a : adapterCounts) {

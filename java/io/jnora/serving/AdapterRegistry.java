@@ -4,6 +4,7 @@ import io.jnora.CapacityExceededException;
 import io.jnora.JnoraException;
 import io.jnora.Matrix;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.backend.AdapterTable;
@@ -21,7 +22,10 @@ import java.util.Map;
  * call — the base GEMM, then one grouped shrink and one grouped expand over all rows, whatever the
  * mix of adapters and ranks. Adapters are kept as effective factors A (r×n) and B (m×r) with their
  * scale: a nested adapter as its exact rank-r_in LoRA (rank 2·r_in against W for a SIGMA residual,
- * SPEC §2.7), a plain LoRA as it is.
+ * SPEC §2.7), a plain LoRA as it is. On CUDA, batches of up to 16 rows run row at a time (split-K
+ * over n); larger ones gather their rows by adapter into tiles of up to 64, so each adapter's factors
+ * are read once per tile. The base weight, factors, X and Y may be bfloat16 or float16 ({@link
+ * #AdapterRegistry(NoraContext, float[], int, int, int, long, Precision)}).
  *
  * <p>Thread safety: every public method is synchronized. Many threads may submit batches and
  * add or remove adapters concurrently; each batch runs whole on the context's one stream, and a
@@ -38,6 +42,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private final int n;
     private final Matrix baseWeight;
     private final long memoryBudgetBytes;
+    private final Precision precision;
     private final AdapterTable table;
     private final Map<String, Slot> byName = new LinkedHashMap<>();
     private final Slot[] slots;
@@ -52,7 +57,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
         long bytes() {
-            return (a.size() + b.size()) * Float.BYTES;
+            return (a.size() + b.size()) * a.precision().bytes();
         }
     }
 
@@ -61,15 +66,26 @@ public final class AdapterRegistry implements AutoCloseable {
      * and {@code memoryBudgetBytes} of their factors in the context's memory.
      */
     public AdapterRegistry(NoraContext context, float[] baseWeight, int m, int n, int maxAdapters, long memoryBudgetBytes) {
+        this(context, baseWeight, m, n, maxAdapters, memoryBudgetBytes, Precision.FLOAT32);
+    }
+
+    /**
+     * The same with the base weight, the adapters' factors, X and Y in a precision: bfloat16 or float16
+     * halve the memory of each (the budget counts 2 bytes an element) and run the base GEMM on tensor
+     * cores; products and sums stay float32 and each element of Y is rounded once (SPEC §4's 1e-2).
+     */
+    public AdapterRegistry(NoraContext context, float[] baseWeight, int m, int n, int maxAdapters, long memoryBudgetBytes,
+            Precision precision) {
         if (maxAdapters < 1 || memoryBudgetBytes < 0) {
             throw new IllegalArgumentException("AdapterRegistry: maxAdapters must be ≥ 1 and the budget ≥ 0, got "
                     + maxAdapters + " and " + memoryBudgetBytes);
         }
+        this.precision = java.util.Objects.requireNonNull(precision, "AdapterRegistry: precision");
         this.context = context;
         this.backend = context.computeBackend();
         this.m = m;
         this.n = n;
-        this.baseWeight = context.matrix(m, n, baseWeight);
+        this.baseWeight = context.matrix(m, n, baseWeight, precision);
         this.memoryBudgetBytes = memoryBudgetBytes;
         this.table = backend.createAdapterTable(maxAdapters);
         this.slots = new Slot[maxAdapters];
@@ -104,19 +120,19 @@ public final class AdapterRegistry implements AutoCloseable {
                     + capturedBatches + " captured batch(es) were recorded for ranks up to " + capturedMaxRank
                     + "; close them (and capture again) first");
         }
-        long bytes = (long) rank * (n + m) * Float.BYTES;
+        long bytes = (long) rank * (n + m) * precision.bytes();
         if (bytesInUse + bytes > memoryBudgetBytes) {
             throw new CapacityExceededException("AdapterRegistry.add: adapter '" + name + "' needs " + bytes
                     + " bytes; " + bytesInUse + " of the budget's " + memoryBudgetBytes + " are in use");
         }
         int index = freeSlot(name);
-        Matrix am = context.matrix(rank, n, a);
-        Matrix bm = context.matrix(m, rank, b);
+        Matrix am = context.matrix(rank, n, a, precision);
+        Matrix bm = context.matrix(m, rank, b, precision);
         Slot slot = new Slot(name, index, rank, scale, am, bm);
         slots[index] = slot;
         byName.put(name, slot);
         bytesInUse += bytes;
-        table.set(index, context.memoryOf(am), context.memoryOf(bm), rank, scale);
+        table.set(index, context.storageOf(am), context.storageOf(bm), rank, scale);
         return index;
     }
 
@@ -147,6 +163,11 @@ public final class AdapterRegistry implements AutoCloseable {
         return new ArrayList<>(byName.keySet());
     }
 
+    /** The precision of the base weight, the adapters, X and Y. */
+    public Precision precision() {
+        return precision;
+    }
+
     public synchronized long bytesInUse() {
         return bytesInUse;
     }
@@ -157,7 +178,7 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     public synchronized Matrix apply(Matrix x, int[] rowAdapter) {
         requireOpen();
-        Matrix y = context.uninitialized(x.rows(), m);
+        Matrix y = context.uninitialized(x.rows(), m, precision);
         try {
             apply(x, rowAdapter, y);
             return y;
@@ -214,6 +235,10 @@ public final class AdapterRegistry implements AutoCloseable {
         if (x.cols() != n) {
             throw new ShapeMismatchException(op + ": X is " + x.shape() + " but the base weight is " + m + "×" + n);
         }
+        if (x.precision() != precision || y.precision() != precision) {
+            throw new ShapeMismatchException(op + ": X is " + x.precision() + " and Y " + y.precision()
+                    + ", the registry holds " + precision + "; convert first");
+        }
         if (y.rows() != x.rows() || y.cols() != m) {
             throw new ShapeMismatchException(op + ": Y is " + y.shape() + ", " + x.rows() + "×" + m + " needed for X "
                     + x.shape());
@@ -234,8 +259,8 @@ public final class AdapterRegistry implements AutoCloseable {
         }
         if (maxRank > 0 && x.rows() > 0) {
             ensureScratch(backend.groupedScratchElements(x.rows(), n, maxRank));
-            backend.groupedLowRank(x.rows(), n, m, context.memoryOf(x), rowIndex, table, context.memoryOf(scratch),
-                    context.memoryOf(y));
+            backend.groupedLowRank(precision, x.rows(), n, m, context.storageOf(x), rowIndex, table,
+                    context.memoryOf(scratch), context.storageOf(y));
         }
     }
 
@@ -245,7 +270,7 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     public synchronized float[] apply(float[] x, int rows, int[] rowAdapter) {
         requireOpen();
-        try (Matrix xm = context.matrix(rows, n, x); Matrix y = apply(xm, rowAdapter)) {
+        try (Matrix xm = context.matrix(rows, n, x, precision); Matrix y = apply(xm, rowAdapter)) {
             return y.toArray();
         }
     }

@@ -53,6 +53,12 @@ class CliTest {
         long rows = r.out().lines().filter(l -> l.matches("\\s*(1|17)\\s+(1|5)\\s+.*")).count();
         assertEquals(4, rows, r.out());
         assertEquals(2, CliRun.of("bench", "--suite", "serve", "--serve-adapters", "0").status());
+        CliRun half = CliRun.of("bench", "--suite", "serve", "--backend", "cpu", "--precision", "bfloat16",
+                "--serve-width", "96", "--serve-rows", "17", "--serve-adapters", "5", "--inner-rank", "4", "--warmup",
+                "1", "--iterations", "2");
+        assertEquals(0, half.status(), half.err());
+        assertTrue(half.out().contains("BFLOAT16"), half.out());
+        assertEquals(1, half.out().lines().filter(l -> l.matches("\\s*17\\s+5\\s+.*")).count(), half.out());
     }
 
     @Test

@@ -10,6 +10,8 @@ import io.jnora.JnoraException;
 import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
+import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.init.InnerInit;
 import io.jnora.init.InputScaling;
@@ -93,18 +95,37 @@ class AdapterRegistryTest {
      * CUDA shrink splits n (split-K) and the expand adds the partial sums.
      */
     private static void checkMixes(Backend backend, int rows, int n) {
+        checkMixes(backend, rows, n, Precision.FLOAT32);
+    }
+
+    private static float[] rounded(float[] values, Precision precision) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = precision.round(values[i]);
+        }
+        return out;
+    }
+
+    /**
+     * In a half precision the registry stores X, W, the factors and Y in 2 bytes: the reference is
+     * computed in float64 from the rounded values, and Y's one rounding allows SPEC §4's 1e-2.
+     */
+    private static void checkMixes(Backend backend, int rows, int n, Precision precision) {
         SplittableRandom rng = new SplittableRandom(SEED);
         SyntheticLayer base = SyntheticLayer.random(SEED, M, n, 4, 2, 1f);
         int[] ranks = {1, 2, 7, 16, 33, 50};  // 1 to min(m, n): no padding to the largest
         Lora[] adapters = new Lora[ranks.length];
+        double tolerance = precision.isHalf() ? 1e-2 : 1e-5;
         try (NoraContext ctx = NoraContext.create(backend);
-                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, n, 8, 1 << 24)) {
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, n, 8, 1 << 24, precision)) {
             int[] index = new int[ranks.length];
             for (int i = 0; i < ranks.length; i++) {
-                adapters[i] = lora(rng, ranks[i], n);
-                index[i] = registry.add("a" + i, adapters[i].a(), adapters[i].b(), ranks[i], adapters[i].scale());
+                Lora l = lora(rng, ranks[i], n);
+                index[i] = registry.add("a" + i, l.a(), l.b(), ranks[i], l.scale());
+                adapters[i] = new Lora(l.rank(), l.scale(), rounded(l.a(), precision), rounded(l.b(), precision));
             }
-            float[] x = base.inputs(SEED + 1, rows);
+            float[] x = rounded(base.inputs(SEED + 1, rows), precision);
+            float[] w = rounded(base.baseWeight, precision);
             String[] mixes = {"all rows one adapter", "every row different", "some rows none", "no adapter at all"};
             for (String mix : mixes) {
                 int[] which = new int[rows];
@@ -120,17 +141,20 @@ class AdapterRegistryTest {
                 for (int t = 0; t < rows; t++) {
                     slots[t] = which[t] < 0 ? -1 : index[which[t]];
                 }
-                double[] want = reference(x, rows, n, base.baseWeight, adapters, which);
-                try (Matrix xm = ctx.matrix(rows, n, x); Matrix y = registry.apply(xm, slots)) {
+                double[] want = reference(x, rows, n, w, adapters, which);
+                try (Matrix xm = ctx.matrix(rows, n, x, precision); Matrix y = registry.apply(xm, slots)) {
+                    assertEquals(precision, y.precision());
                     double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
-                    assertTrue(err <= 1e-5, backend + " " + rows + "×" + n + " " + mix + ": " + err + " (seed " + SEED + ")");
+                    assertTrue(err <= tolerance, backend + " " + precision + " " + rows + "×" + n + " " + mix + ": " + err
+                            + " (seed " + SEED + ")");
                 }
                 // The staged path into a poisoned Y: every element written, the same values.
-                try (Matrix xm = ctx.matrix(rows, n, x); Matrix y = ctx.filled(rows, M, Float.NaN)) {
+                try (Matrix xm = ctx.matrix(rows, n, x, precision); Matrix y = ctx.filled(rows, M, Float.NaN, precision)) {
                     registry.stageRows(slots);
                     registry.applyStaged(xm, y);
                     double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
-                    assertTrue(err <= 1e-5, backend + " staged " + rows + "×" + n + " " + mix + ": " + err);
+                    assertTrue(err <= tolerance, backend + " " + precision + " staged " + rows + "×" + n + " " + mix + ": "
+                            + err);
                 }
             }
         }
@@ -179,6 +203,43 @@ class AdapterRegistryTest {
         io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
         for (int rows : new int[] {17, 200}) {
             checkMixes(Backend.CUDA, rows, 1031);
+        }
+    }
+
+    /** bf16 and fp16 registries: decode (row at a time on CUDA) and prefill (segment-grouped) batches. */
+    @Test
+    void halfPrecisionRegistriesMatchOnTheCpu() {
+        for (Precision p : new Precision[] {Precision.BFLOAT16, Precision.FLOAT16}) {
+            checkMixes(Backend.CPU, 3, 1031, p);
+            checkMixes(Backend.CPU, 200, 1031, p);
+        }
+    }
+
+    @Test
+    void halfPrecisionRegistriesMatchOnCuda() {
+        io.jnora.GpuTests.requireCuda("AdapterRegistryTest");
+        for (Precision p : new Precision[] {Precision.BFLOAT16, Precision.FLOAT16}) {
+            checkMixes(Backend.CUDA, 3, 1031, p);
+            checkMixes(Backend.CUDA, 200, 1031, p);
+        }
+    }
+
+    /** A half registry counts 2 bytes an element against its budget and refuses X of another precision. */
+    @Test
+    void halfPrecisionRegistryBudgetsAndRefusesOtherPrecisions() {
+        SyntheticLayer base = SyntheticLayer.random(SEED, M, N, 4, 2, 1f);
+        SplittableRandom rng = new SplittableRandom(SEED);
+        Lora l = lora(rng, 4);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, M, N, 2, 1 << 20, Precision.BFLOAT16)) {
+            registry.add("a", l.a(), l.b(), 4, l.scale());
+            assertEquals(4L * (M + N) * 2, registry.bytesInUse());
+            try (Matrix x = ctx.matrix(3, N, base.inputs(SEED, 3))) {
+                ShapeMismatchException e = assertThrows(ShapeMismatchException.class,
+                        () -> registry.apply(x, new int[] {0, -1, 0}));
+                assertTrue(e.getMessage().contains("FLOAT32") && e.getMessage().contains("BFLOAT16"), e.getMessage());
+            }
+            assertEquals(3, ctx.openMatrices(), "the base weight and the adapter's two factors; no Y left behind");
         }
     }
 
