@@ -156,8 +156,8 @@ public final class LoraLinear implements AutoCloseable {
             return;
         }
         if (z != null) {
-            z.close();
-            dz.close();
+            context.retire(z);  // a captured step may still use them (NoraContext.retire)
+            context.retire(dz);
         }
         z = context.allocate(rows, k);
         dz = context.allocate(rows, k);

@@ -36,6 +36,9 @@ public final class NoraContext implements AutoCloseable {
     // records it and while a replay runs it again (the CPU's replays run the step's own code).
     private CaptureScope noting;
     private Thread notingThread;
+    // Captured steps still open, and scratch outgrown meanwhile (retire), closed after the last.
+    private final List<Matrix> retired = new ArrayList<>();
+    private int openCaptures;
     private boolean closed;
 
     private NoraContext(BackendSelector.Started started) {
@@ -182,8 +185,9 @@ public final class NoraContext implements AutoCloseable {
      * replay, matrix 4096×16 recorded in this step was closed; capture the step again"). The CPU,
      * whose recording runs nothing, learns what the step uses from its replays: a first replay after
      * such a close gives the same error when the run reaches the closed one (the step's calls before
-     * it have run). Removing an adapter from a registry is safe (rows still staged for it get no
-     * adapter term).
+     * it have run). Scratch that a layer or a registry outgrows while a capture is open (a direct call
+     * with more rows) is kept until the last open capture is closed, so replays go on; removing an
+     * adapter from a registry is safe too (rows still staged for it get no adapter term).
      *
      * <pre>{@code
      * layer.forward(x, y);                                  // warm-up: allocates scratch
@@ -264,11 +268,18 @@ public final class NoraContext implements AutoCloseable {
                 }
                 closed = true;
                 unregister(this);
-                work.close();
-                scope.releaseAll();
+                try {
+                    work.close();
+                } finally {
+                    scope.releaseAll();
+                    captureClosed();
+                }
             }
         };
         register(owned);
+        synchronized (retired) {
+            openCaptures++;
+        }
         return owned;
     }
 
@@ -320,6 +331,35 @@ public final class NoraContext implements AutoCloseable {
         if (scope != null && notingThread == Thread.currentThread()) {
             scope.note(matrix);
         }
+    }
+
+    /**
+     * For library components that replace their scratch with a larger one: closes {@code old} now
+     * or, while a captured step is open on this context (its CUDA graph may hold the old memory),
+     * once the last one is closed, so that a direct call with more rows does not break a capture.
+     */
+    public void retire(Matrix old) {
+        if (!old.belongsTo(this)) {
+            throw new JnoraException("NoraContext.retire: scratch " + old.shape() + " belongs to another context");
+        }
+        synchronized (retired) {
+            if (openCaptures > 0) {
+                retired.add(old);
+                return;
+            }
+        }
+        old.close();
+    }
+
+    private void captureClosed() {
+        List<Matrix> free = List.of();
+        synchronized (retired) {
+            if (--openCaptures == 0) {
+                free = new ArrayList<>(retired);
+                retired.clear();
+            }
+        }
+        free.forEach(Matrix::close);
     }
 
     /**

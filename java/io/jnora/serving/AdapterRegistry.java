@@ -266,7 +266,7 @@ public final class AdapterRegistry implements AutoCloseable {
                         + " captured batch(es) read; close them (and capture again) first");
             }
             if (scratch != null) {
-                scratch.close();
+                context.retire(scratch);  // noted by captured batches' replays: kept while one is open
             }
             scratch = context.uninitialized(1, Math.toIntExact(elements));
         }

@@ -284,6 +284,43 @@ class CapturedWorkTest {
     }
 
     /**
+     * A direct call with more rows than the recording outgrows the layer's scratch: the old scratch
+     * is kept while the capture is open (a graph holds its address), so replays go on, and freed
+     * when the capture is closed.
+     */
+    private static void outgrownScratchIsKeptForTheCapture(Backend backend) {
+        LayerCase c = LayerCase.of(3, 40, 30, 8, 2, 1f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(backend); NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer)); Matrix y = ctx.zeros(c.rows(), c.out());
+                Matrix bigX = ctx.matrix(50, c.in(), layer.inputs(SEED, 50)); Matrix bigY = ctx.zeros(50, c.out())) {
+            linear.forward(x, y, Association.OUTER_FIRST);
+            float[] direct = y.toArray();
+            int open;
+            try (CapturedWork step = ctx.capture(() -> linear.forward(x, y, Association.OUTER_FIRST))) {
+                linear.forward(bigX, bigY, Association.OUTER_FIRST);  // a larger workspace
+                y.copyFrom(filled(c.rows() * c.out(), 1e30f));
+                step.replay();
+                assertClose(backend + " replay after the scratch grew", y.toArray(), Float64Reference.toDouble(direct),
+                        1e-6);
+                open = ctx.openMatrices();
+            }
+            assertEquals(open - 6, ctx.openMatrices(), "the outgrown chain Z1..dZ3 is freed with the capture");
+        }
+    }
+
+    @Test
+    void outgrownScratchIsKeptForTheCaptureOnTheCpu() {
+        outgrownScratchIsKeptForTheCapture(Backend.CPU);
+    }
+
+    @Test
+    void outgrownScratchIsKeptForTheCaptureAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        outgrownScratchIsKeptForTheCapture(Backend.CUDA);
+    }
+
+    /**
      * The CPU re-runs the step, so matrices the step makes and closes itself are not held against
      * later replays; a step that replays another capture uses what that one uses.
      */
