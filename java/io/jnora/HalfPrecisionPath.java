@@ -147,7 +147,7 @@ final class HalfPrecisionPath implements AutoCloseable {
         long needed = (long) Math.max(rows, 1) * Math.max(r, rIn);
         if (halfScratch == null || halfScratch.size() < needed) {
             if (halfScratch != null) {
-                halfScratch.close();
+                context.retire(halfScratch);  // a captured step may still use it (NoraContext.retire)
             }
             halfScratch = context.allocate(Math.max(rows, 1), Math.max(r, rIn), p);
         }

@@ -32,6 +32,8 @@ public final class LoraLinear implements AutoCloseable {
     private Matrix z;
     private Matrix dz;
     private boolean closed;
+    // Captured steps note the layer (NoraContext.noteUse), so a replay after close() names it.
+    private final java.util.function.Supplier<String> closedDescription = () -> closed ? describe() : null;
 
     private LoraLinear(NoraContext context, float[] baseWeight, int m, int n, int k, float[] a, float[] b, float scale) {
         this.context = context;
@@ -154,8 +156,8 @@ public final class LoraLinear implements AutoCloseable {
             return;
         }
         if (z != null) {
-            z.close();
-            dz.close();
+            context.retire(z);  // a captured step may still use them (NoraContext.retire)
+            context.retire(dz);
         }
         z = context.allocate(rows, k);
         dz = context.allocate(rows, k);
@@ -169,9 +171,14 @@ public final class LoraLinear implements AutoCloseable {
     }
 
     private void requireOpen() {
+        context.noteUse(closedDescription);
         if (closed) {
-            throw new IllegalStateException("LoraLinear (" + m + "×" + n + ", k=" + k + ") is closed");
+            throw new IllegalStateException(describe() + " is closed");
         }
+    }
+
+    private String describe() {
+        return "LoraLinear (" + m + "×" + n + ", k=" + k + ")";
     }
 
     @Override

@@ -152,8 +152,13 @@ public final class Matrix implements AutoCloseable {
         return m;
     }
 
-    /** The memory whatever the precision (2-byte elements packed in floats for halves). */
+    /**
+     * The memory whatever the precision (2-byte elements packed in floats for halves). Every use of a
+     * matrix's memory comes through here, so a step being captured or replayed notes the matrix
+     * (first, so that a closed one is named by the refusal: {@link NoraContext#capture}).
+     */
     FloatPointer storage() {
+        context.noteUse(this);
         if (memory == null) {
             throw new IllegalStateException("matrix " + shape() + " is closed");
         }

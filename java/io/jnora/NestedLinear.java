@@ -46,6 +46,9 @@ public final class NestedLinear implements AutoCloseable {
     private final Precision precision;
     private final HalfPrecisionPath half;  // null for FLOAT32
     private boolean closed;
+    // Captured steps note the layer (NoraContext.noteUse): its workspace pointers are cached, so a
+    // replay after close() is refused by naming the layer rather than reaching freed scratch.
+    private final java.util.function.Supplier<String> closedDescription = () -> closed ? describe() : null;
 
     private NestedLinear(Builder b) {
         this.context = b.context;
@@ -448,9 +451,14 @@ public final class NestedLinear implements AutoCloseable {
     }
 
     private void requireOpen() {
+        context.noteUse(closedDescription);
         if (closed) {
-            throw new IllegalStateException("NestedLinear (" + m + "×" + n + ", r=" + r + ", r_in=" + rIn + ") is closed");
+            throw new IllegalStateException(describe() + " is closed");
         }
+    }
+
+    private String describe() {
+        return "NestedLinear (" + m + "×" + n + ", r=" + r + ", r_in=" + rIn + ")";
     }
 
     @Override

@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
@@ -31,6 +32,13 @@ public final class NoraContext implements AutoCloseable {
     private final Set<AutoCloseable> liveResources =
             Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private CaptureScope capture;  // non-null while capture() records a step
+    // The scope that notes what a step uses, and the thread running the step: set while capture()
+    // records it and while a replay runs it again (the CPU's replays run the step's own code).
+    private CaptureScope noting;
+    private Thread notingThread;
+    // Captured steps still open, and scratch outgrown meanwhile (retire), closed after the last.
+    private final List<Matrix> retired = new ArrayList<>();
+    private int openCaptures;
     private boolean closed;
 
     private NoraContext(BackendSelector.Started started) {
@@ -171,6 +179,16 @@ public final class NoraContext implements AutoCloseable {
      * is open, what its graph could not follow (a higher rank, a larger batch) with an {@link
      * IllegalStateException}.
      *
+     * <p>A replay reaches the memory of every matrix the step used and of the layers and registries
+     * it went through. Once one of them is closed, {@link CapturedWork#replay()} refuses, before
+     * running anything, with an {@link IllegalStateException} naming it ("NoraContext.capture: cannot
+     * replay, matrix 4096×16 recorded in this step was closed; capture the step again"). The CPU,
+     * whose recording runs nothing, learns what the step uses from its replays: a first replay after
+     * such a close gives the same error when the run reaches the closed one (the step's calls before
+     * it have run). Scratch that a layer or a registry outgrows while a capture is open (a direct call
+     * with more rows) is kept until the last open capture is closed, so replays go on; removing an
+     * adapter from a registry is safe too (rows still staged for it get no adapter term).
+     *
      * <pre>{@code
      * layer.forward(x, y);                                  // warm-up: allocates scratch
      * try (CapturedWork step = ctx.capture(() -> layer.forward(x, y))) {
@@ -188,7 +206,11 @@ public final class NoraContext implements AutoCloseable {
             throw new IllegalStateException("NoraContext.capture: a capture is already being recorded");
         }
         CaptureScope scope = new CaptureScope();
+        CaptureScope outerNoting = noting;
+        Thread outerThread = notingThread;
         capture = scope;
+        noting = scope;
+        notingThread = Thread.currentThread();
         CapturedWork work;
         try {
             work = backend.capture(step);
@@ -197,15 +219,46 @@ public final class NoraContext implements AutoCloseable {
             throw e;
         } finally {
             capture = null;
+            noting = outerNoting;
+            notingThread = outerThread;
             scope.afterRecording.forEach(Runnable::run);
         }
         CapturedWork owned = new CapturedWork() {
             private boolean closed;
+            private final Supplier<String> closedDescription = () -> closed ? "a captured step" : null;
 
             @Override
             public void replay() {
+                noteUse(closedDescription);  // a step being recorded or run that replays this one uses it
+                if (closed) {
+                    throw new IllegalStateException("CapturedWork is closed");
+                }
                 requireOpen();
-                work.replay();
+                String closedUse = scope.closedUse();
+                if (closedUse != null) {
+                    throw refusedReplay(closedUse, null);
+                }
+                CaptureScope outer = noting;
+                Thread outerThread = notingThread;
+                noting = scope;
+                notingThread = Thread.currentThread();
+                scope.touched = false;
+                try {
+                    work.replay();
+                } catch (IllegalStateException e) {
+                    // The CPU runs the step itself: one of its own checks found something closed.
+                    String closedNow = scope.closedUse();
+                    throw closedNow != null ? refusedReplay(closedNow, e) : e;
+                } finally {
+                    noting = outer;
+                    notingThread = outerThread;
+                }
+                if (scope.touched) {
+                    scope.dropClosed();  // the run's own temporaries, closed by the step itself
+                }
+                if (outer != null && outerThread == Thread.currentThread()) {
+                    outer.include(scope);  // ... and what this one uses
+                }
             }
 
             @Override
@@ -215,12 +268,24 @@ public final class NoraContext implements AutoCloseable {
                 }
                 closed = true;
                 unregister(this);
-                work.close();
-                scope.releaseAll();
+                try {
+                    work.close();
+                } finally {
+                    scope.releaseAll();
+                    captureClosed();
+                }
             }
         };
         register(owned);
+        synchronized (retired) {
+            openCaptures++;
+        }
         return owned;
+    }
+
+    private static IllegalStateException refusedReplay(String what, Throwable cause) {
+        return new IllegalStateException("NoraContext.capture: cannot replay, " + what
+                + " recorded in this step was closed; capture the step again", cause);
     }
 
     /**
@@ -244,14 +309,147 @@ public final class NoraContext implements AutoCloseable {
         return true;
     }
 
-    /** What a capture being recorded (or a captured work until closed) has to undo. */
+    /**
+     * For library components that a captured step goes through (a layer, a registry) and whose
+     * memory it reaches other than through a matrix taken while it runs (cached pointers, device
+     * tables): while this thread records or replays a step on this context, notes {@code
+     * closedDescription}, which returns null while the component is open and names it once closed
+     * ("AdapterRegistry (W 40×1031)"); replays refuse from then on ({@link #capture}). Call it before
+     * checking that the component is open, and pass the same object every time (a field): a step
+     * notes it once, and a replay allocates nothing.
+     */
+    public void noteUse(Supplier<String> closedDescription) {
+        CaptureScope scope = noting;
+        if (scope != null && notingThread == Thread.currentThread()) {
+            scope.note(closedDescription);
+        }
+    }
+
+    /** The same for a matrix whose memory is taken ({@link Matrix#storage()}). */
+    void noteUse(Matrix matrix) {
+        CaptureScope scope = noting;
+        if (scope != null && notingThread == Thread.currentThread()) {
+            scope.note(matrix);
+        }
+    }
+
+    /**
+     * For library components that replace their scratch with a larger one: closes {@code old} now
+     * or, while a captured step is open on this context (its CUDA graph may hold the old memory),
+     * once the last one is closed, so that a direct call with more rows does not break a capture.
+     */
+    public void retire(Matrix old) {
+        if (!old.belongsTo(this)) {
+            throw new JnoraException("NoraContext.retire: scratch " + old.shape() + " belongs to another context");
+        }
+        synchronized (retired) {
+            if (openCaptures > 0) {
+                retired.add(old);
+                return;
+            }
+        }
+        old.close();
+    }
+
+    private void captureClosed() {
+        List<Matrix> free = List.of();
+        synchronized (retired) {
+            if (--openCaptures == 0) {
+                free = new ArrayList<>(retired);
+                retired.clear();
+            }
+        }
+        free.forEach(Matrix::close);
+    }
+
+    /**
+     * What a capture being recorded (or a captured work until closed) has to undo, and what its step
+     * uses: the matrices whose memory it took and the components it went through, checked before
+     * every replay (a boolean each: a replay allocates nothing unless something was closed).
+     */
     private static final class CaptureScope {
         final List<Runnable> whenClosed = new ArrayList<>();
         final List<Runnable> afterRecording = new ArrayList<>();
+        final List<Matrix> matrices = new ArrayList<>();
+        final List<Supplier<String>> components = new ArrayList<>();
+        final Set<Object> noted = Collections.newSetFromMap(new IdentityHashMap<>());
+        boolean touched;  // something was noted during the current run
+
+        void note(Matrix matrix) {
+            touched = true;
+            if (noted.add(matrix)) {
+                matrices.add(matrix);
+            }
+        }
+
+        void note(Supplier<String> component) {
+            touched = true;
+            if (noted.add(component)) {
+                components.add(component);
+            }
+        }
+
+        /** Everything {@code inner} uses (a step that replays it). */
+        void include(CaptureScope inner) {
+            for (int i = 0; i < inner.components.size(); i++) {
+                note(inner.components.get(i));
+            }
+            for (int i = 0; i < inner.matrices.size(); i++) {
+                note(inner.matrices.get(i));
+            }
+        }
+
+        /** The first closed component or matrix the step uses (components first: they name more), or null. */
+        String closedUse() {
+            for (int i = 0; i < components.size(); i++) {
+                String closed = components.get(i).get();
+                if (closed != null) {
+                    return closed;
+                }
+            }
+            for (int i = 0; i < matrices.size(); i++) {
+                Matrix m = matrices.get(i);
+                if (m.isClosed()) {
+                    return "matrix " + m.shape();
+                }
+            }
+            return null;
+        }
+
+        /** Forgets what a run that succeeded closed itself (the CPU re-runs the step, temporaries included). */
+        void dropClosed() {
+            int kept = 0;
+            for (int i = 0; i < matrices.size(); i++) {
+                Matrix m = matrices.get(i);
+                if (m.isClosed()) {
+                    noted.remove(m);
+                } else {
+                    matrices.set(kept++, m);
+                }
+            }
+            while (matrices.size() > kept) {
+                matrices.remove(matrices.size() - 1);
+            }
+            kept = 0;
+            for (int i = 0; i < components.size(); i++) {
+                Supplier<String> c = components.get(i);
+                if (c.get() != null) {
+                    noted.remove(c);
+                } else {
+                    components.set(kept++, c);
+                }
+            }
+            while (components.size() > kept) {
+                components.remove(components.size() - 1);
+            }
+        }
 
         void releaseAll() {
             whenClosed.forEach(Runnable::run);
             whenClosed.clear();
+            matrices.clear();
+            components.clear();
+            noted.clear();
         }
     }
 

@@ -24,7 +24,7 @@ final class Workspace implements AutoCloseable {
         if (rows <= capacityRows) {
             return;
         }
-        closeChain();
+        retireChain();
         int capacity = Math.max(rows, 1);
         z1Matrix = context.allocate(capacity, r);
         z2Matrix = context.allocate(capacity, rIn);
@@ -48,11 +48,24 @@ final class Workspace implements AutoCloseable {
             return;
         }
         if (maskedMatrix != null) {
-            maskedMatrix.close();
+            context.retire(maskedMatrix);
         }
         maskedMatrix = context.allocate(Math.max(rows, 1), cols);
         masked = maskedMatrix.pointer();
         maskedCapacity = maskedMatrix.size();
+    }
+
+    /**
+     * Outgrown: a captured step holds the chain's pointers (they are cached here, not taken from the
+     * matrices at each use), so the context keeps the old chain while a capture is open.
+     */
+    private void retireChain() {
+        for (Matrix mat : new Matrix[] {z1Matrix, z2Matrix, z3Matrix, dz1Matrix, dz2Matrix, dz3Matrix}) {
+            if (mat != null) {
+                context.retire(mat);
+            }
+        }
+        capacityRows = -1;
     }
 
     private void closeChain() {

@@ -78,6 +78,10 @@ public final class CudaBackend implements ComputeBackend {
     private long multiTensorWorkspaceBytes;
     private DoublePointer sumResult;
     private CudaSvd svd;  // made on first use: it loads cuSOLVER
+    // CUDA graphs still open (capture()) hold the addresses of the scratch above as recorded: scratch
+    // outgrown meanwhile is freed when the last graph is closed, so a replay never reads freed memory.
+    private int openGraphs;
+    private final java.util.List<Pointer> freedAfterGraphs = new java.util.ArrayList<>();
     private boolean closed;
 
     /** Only after {@link CudaProbe#probe()} said CUDA is available: this touches the presets. */
@@ -485,7 +489,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (multiTensorWorkspace == null || bytes > multiTensorWorkspaceBytes) {
             if (multiTensorWorkspace != null) {
-                cuda(cudaFree(multiTensorWorkspace), "cudaFree");
+                freeOutgrown(multiTensorWorkspace);
                 multiTensorWorkspace = null;
             }
             multiTensorWorkspace = deviceBytes(bytes, "the multi-tensor workspace");
@@ -651,6 +655,30 @@ public final class CudaBackend implements ComputeBackend {
         cuda(cudaFree(p), "cudaFree");
     }
 
+    /** Backend scratch replaced by a larger one: freed now, or after the last open graph (see openGraphs). */
+    private void freeOutgrown(Pointer p) {
+        if (openGraphs > 0) {
+            freedAfterGraphs.add(p);
+        } else {
+            cuda(cudaFree(p), "cudaFree");
+        }
+    }
+
+    /** A CUDA graph was instantiated ({@link CudaGraphCapture}). */
+    void graphOpened() {
+        openGraphs++;
+    }
+
+    /** A CUDA graph was destroyed (after its replays finished): the scratch it could read may go. */
+    void graphClosed() {
+        if (--openGraphs == 0) {
+            for (Pointer p : freedAfterGraphs) {
+                cudaFree(p);
+            }
+            freedAfterGraphs.clear();
+        }
+    }
+
     /** Copies device bytes to host memory and waits for them. */
     void copyToHost(Pointer device, Pointer host, long bytes) {
         toHost(host, device, bytes);
@@ -719,7 +747,11 @@ public final class CudaBackend implements ComputeBackend {
 
         Pointer ensure(long needed) {
             if (needed > bytes) {
-                free();
+                if (memory != null) {
+                    freeOutgrown(memory);
+                    memory = null;
+                    bytes = 0;
+                }
                 memory = deviceBytes(needed, what);
                 bytes = needed;
             }
@@ -772,6 +804,10 @@ public final class CudaBackend implements ComputeBackend {
         gramScratch.free();
         widenScratch.free();
         decodeScratch.free();
+        for (Pointer p : freedAfterGraphs) {
+            cudaFree(p);
+        }
+        freedAfterGraphs.clear();
         if (multiTensorWorkspace != null) {
             cudaFree(multiTensorWorkspace);
         }

@@ -49,6 +49,7 @@ final class CudaGraphCapture implements CapturedWork {
             cudaGraphDestroy(graph);
             throw e;
         }
+        backend.graphOpened();
     }
 
     @Override
@@ -68,5 +69,6 @@ final class CudaGraphCapture implements CapturedWork {
         backend.synchronize();  // a replay still queued uses the graph
         cudaGraphExecDestroy(exec);
         cudaGraphDestroy(graph);
+        backend.graphClosed();
     }
 }

@@ -54,6 +54,9 @@ public final class AdapterRegistry implements AutoCloseable {
     private int capturedBatches;
     private int capturedMaxRank;
     private boolean closed;
+    // Captured batches note the registry (NoraContext.noteUse): their graphs read its device table
+    // and row index, which close() frees, so a replay after close() is refused by naming it.
+    private final java.util.function.Supplier<String> closedDescription = () -> closed ? describe() : null;
 
     private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
         long bytes() {
@@ -136,7 +139,12 @@ public final class AdapterRegistry implements AutoCloseable {
         return index;
     }
 
-    /** Removes an adapter; rows that still name its index get no adapter term from the next batch on. */
+    /**
+     * Removes an adapter; rows that still name its index get no adapter term from the next batch on.
+     * Safe while captured batches are open: their graphs find the adapters through the device table,
+     * which is updated (and the stream drained) before the factors are freed, so a replay gives the
+     * rows staged for the removed adapter no term and never reads its factors.
+     */
     public synchronized void remove(String name) {
         requireOpen();
         Slot slot = byName.remove(name);
@@ -228,6 +236,7 @@ public final class AdapterRegistry implements AutoCloseable {
      * NoraContext#capture}) and replayed after new {@link #stageRows} calls. While a captured batch
      * is open, what its graph could not follow is refused with an {@link IllegalStateException}: an
      * adapter of a higher rank than at capture, more rows than the row index holds, more scratch.
+     * Once the registry is closed, such a batch refuses to replay (its graph reads the device table).
      */
     public synchronized void applyStaged(Matrix x, Matrix y) {
         requireOpen();
@@ -282,7 +291,7 @@ public final class AdapterRegistry implements AutoCloseable {
                         + " captured batch(es) read; close them (and capture again) first");
             }
             if (scratch != null) {
-                scratch.close();
+                context.retire(scratch);  // noted by captured batches' replays: kept while one is open
             }
             scratch = context.uninitialized(1, Math.toIntExact(elements));
         }
@@ -311,7 +320,12 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
+    private String describe() {
+        return "AdapterRegistry (W " + m + "×" + n + ")";
+    }
+
     private void requireOpen() {
+        context.noteUse(closedDescription);
         if (closed) {
             throw new IllegalStateException("AdapterRegistry is closed");
         }

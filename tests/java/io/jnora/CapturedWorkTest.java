@@ -145,6 +145,218 @@ class CapturedWorkTest {
         }
     }
 
+    private static void assertRefused(String what, CapturedWork work) {
+        IllegalStateException e = assertThrows(IllegalStateException.class, work::replay);
+        assertEquals("NoraContext.capture: cannot replay, " + what + " recorded in this step was closed;"
+                + " capture the step again", e.getMessage());
+    }
+
+    /**
+     * A layer step whose matrix or layer was closed after the recording is refused, naming it, before
+     * anything runs (Y keeps its poison); replays before the close give what a direct call gives.
+     */
+    private static void replayAfterACloseIsRefused(Backend backend) {
+        LayerCase c = LayerCase.of(19, 150, 90, 24, 6, 1.5f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(backend);
+                NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer));
+                Matrix dy = ctx.matrix(c.rows(), c.out(), c.upstream(layer));
+                Matrix y = ctx.zeros(c.rows(), c.out());
+                Gradients g = new Gradients(ctx.zeros(c.rIn(), c.r()), ctx.zeros(c.r(), c.rIn()),
+                        ctx.zeros(c.rows(), c.in()))) {
+            Runnable step = () -> {
+                linear.forward(x, y, Association.OUTER_FIRST);
+                linear.backward(x, dy, g);
+            };
+            step.run();
+            float[] direct = y.toArray();
+            float[] directDx = g.input().toArray();
+            float[] poison = filled(c.rows() * c.out(), 1e30f);
+            try (CapturedWork captured = ctx.capture(step)) {
+                y.copyFrom(poison);
+                captured.replay();
+                ctx.synchronize();
+                assertClose(backend + " replay Y", y.toArray(), Float64Reference.toDouble(direct), 1e-6);
+                assertClose(backend + " replay dX", g.input().toArray(), Float64Reference.toDouble(directDx), 1e-6);
+                y.copyFrom(poison);
+                dy.close();
+                assertRefused("matrix " + c.rows() + "×" + c.out(), captured);
+                assertEquals(1e30f, y.toArray()[0], "nothing ran");
+                assertRefused("matrix " + c.rows() + "×" + c.out(), captured);  // and stays refused
+            }
+            try (CapturedWork forward = ctx.capture(() -> linear.forward(x, y, Association.EFFECTIVE))) {
+                forward.replay();
+                linear.close();
+                assertRefused("NestedLinear (90×150, r=24, r_in=6)", forward);
+            }
+        }
+    }
+
+    @Test
+    void aReplayAfterAMatrixOrTheLayerWasClosedIsRefusedOnTheCpu() {
+        replayAfterACloseIsRefused(Backend.CPU);
+    }
+
+    @Test
+    void aReplayAfterAMatrixOrTheLayerWasClosedIsRefusedAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        replayAfterACloseIsRefused(Backend.CUDA);
+    }
+
+    /**
+     * Closed before the first replay: CUDA refuses from what the recording noted, the CPU (whose
+     * recording runs nothing) when its run reaches the closed input; the same error either way.
+     */
+    private static void firstReplayAfterACloseIsRefused(Backend backend) {
+        LayerCase c = LayerCase.of(4, 40, 30, 8, 2, 1f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(backend); NestedLinear linear = layer.build(ctx);
+                Matrix y = ctx.zeros(c.rows(), c.out())) {
+            Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer));
+            linear.forward(x, y, Association.EFFECTIVE);
+            try (CapturedWork step = ctx.capture(() -> linear.forward(x, y, Association.EFFECTIVE))) {
+                x.close();
+                assertRefused("matrix 4×40", step);
+            }
+            try (Matrix x2 = ctx.matrix(c.rows(), c.in(), c.inputs(layer));
+                    CapturedWork step = ctx.capture(() -> linear.forward(x2, y, Association.EFFECTIVE))) {
+                linear.close();
+                assertRefused("NestedLinear (30×40, r=8, r_in=2)", step);
+            }
+        }
+    }
+
+    @Test
+    void aFirstReplayAfterACloseIsRefusedOnTheCpu() {
+        firstReplayAfterACloseIsRefused(Backend.CPU);
+    }
+
+    @Test
+    void aFirstReplayAfterACloseIsRefusedAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        firstReplayAfterACloseIsRefused(Backend.CUDA);
+    }
+
+    /**
+     * A registry's captured batch: removing an adapter keeps replays safe (its rows get no term, as a
+     * direct batch with −1 for them); closing the registry refuses them, naming it.
+     */
+    private static void registryBatchAfterRemoveAndClose(Backend backend) {
+        int m = 40;
+        int n = 64;
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
+        try (NoraContext ctx = NoraContext.create(backend);
+                Matrix x = ctx.matrix(2, n, base.inputs(SEED, 2)); Matrix y = ctx.zeros(2, m)) {
+            AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 4, 1 << 24);
+            try {
+                registry.add("a", random(SEED, 4 * n), random(SEED + 1, m * 4), 4, 1f);
+                registry.add("b", random(SEED + 2, 3 * n), random(SEED + 3, m * 3), 3, 0.5f);
+                registry.apply(x, new int[] {0, 1}, y);
+                try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(x, y))) {
+                    batch.replay();
+                    registry.remove("a");  // row 0 still names slot 0
+                    batch.replay();
+                    float[] replayed = y.toArray();
+                    try (Matrix direct = registry.apply(x, new int[] {-1, 1})) {
+                        assertClose(backend + " replay after remove", replayed,
+                                Float64Reference.toDouble(direct.toArray()), 1e-6);
+                    }
+                    registry.stageRows(new int[] {1, 1});
+                    registry.close();
+                    assertRefused("AdapterRegistry (W 40×64)", batch);
+                }
+            } finally {
+                registry.close();
+            }
+        }
+    }
+
+    @Test
+    void aRegistryBatchSurvivesARemoveAndIsRefusedAfterCloseOnTheCpu() {
+        registryBatchAfterRemoveAndClose(Backend.CPU);
+    }
+
+    @Test
+    void aRegistryBatchSurvivesARemoveAndIsRefusedAfterCloseAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        registryBatchAfterRemoveAndClose(Backend.CUDA);
+    }
+
+    /**
+     * A direct call with more rows than the recording outgrows the layer's scratch: the old scratch
+     * is kept while the capture is open (a graph holds its address), so replays go on, and freed
+     * when the capture is closed.
+     */
+    private static void outgrownScratchIsKeptForTheCapture(Backend backend) {
+        LayerCase c = LayerCase.of(3, 40, 30, 8, 2, 1f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(backend); NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer)); Matrix y = ctx.zeros(c.rows(), c.out());
+                Matrix bigX = ctx.matrix(50, c.in(), layer.inputs(SEED, 50)); Matrix bigY = ctx.zeros(50, c.out())) {
+            linear.forward(x, y, Association.OUTER_FIRST);
+            float[] direct = y.toArray();
+            int open;
+            try (CapturedWork step = ctx.capture(() -> linear.forward(x, y, Association.OUTER_FIRST))) {
+                linear.forward(bigX, bigY, Association.OUTER_FIRST);  // a larger workspace
+                y.copyFrom(filled(c.rows() * c.out(), 1e30f));
+                step.replay();
+                assertClose(backend + " replay after the scratch grew", y.toArray(), Float64Reference.toDouble(direct),
+                        1e-6);
+                open = ctx.openMatrices();
+            }
+            assertEquals(open - 6, ctx.openMatrices(), "the outgrown chain Z1..dZ3 is freed with the capture");
+        }
+    }
+
+    @Test
+    void outgrownScratchIsKeptForTheCaptureOnTheCpu() {
+        outgrownScratchIsKeptForTheCapture(Backend.CPU);
+    }
+
+    @Test
+    void outgrownScratchIsKeptForTheCaptureAsACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        outgrownScratchIsKeptForTheCapture(Backend.CUDA);
+    }
+
+    /**
+     * The CPU re-runs the step, so matrices the step makes and closes itself are not held against
+     * later replays; a step that replays another capture uses what that one uses.
+     */
+    @Test
+    void cpuReplaysForgetTheirTemporariesAndNestedReplaysCheckWhatTheInnerStepUses() {
+        LayerCase c = LayerCase.of(5, 40, 30, 8, 2, 1f);
+        SyntheticLayer layer = c.layer();
+        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear linear = layer.build(ctx);
+                Matrix x = ctx.matrix(c.rows(), c.in(), c.inputs(layer)); Matrix y = ctx.zeros(c.rows(), c.out())) {
+            try (CapturedWork step = ctx.capture(() -> {
+                try (Matrix t = linear.forward(x)) {
+                    TensorOps.multiplyAdd(1f, t, null, 0f, y);
+                }
+            })) {
+                for (int round = 0; round < 3; round++) {
+                    step.replay();
+                }
+            }
+            CapturedWork inner = ctx.capture(() -> linear.forward(x, y, Association.EFFECTIVE));
+            try (CapturedWork outer = ctx.capture(inner::replay)) {
+                outer.replay();
+                inner.close();
+                assertRefused("a captured step", outer);
+            }
+            inner = ctx.capture(() -> linear.forward(x, y, Association.EFFECTIVE));
+            try (CapturedWork outer = ctx.capture(inner::replay)) {
+                outer.replay();
+                x.close();
+                assertRefused("matrix 5×40", outer);
+                assertRefused("matrix 5×40", inner);
+            } finally {
+                inner.close();
+            }
+        }
+    }
+
     /** A synchronisation inside a CUDA capture cannot be recorded: a typed error that says why. */
     @Test
     void aCudaCaptureThatSynchronisesIsRefused() {
