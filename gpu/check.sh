@@ -44,9 +44,11 @@ if command -v java >/dev/null; then JAVA=java; else
 fi
 rm -rf /tmp/jnora-tests && mkdir -p /tmp/jnora-tests && tar -C /tmp/jnora-tests -xzf "$carry/test-classes.tar.gz"
 console=$(ls "$carry"/junit-platform-console-standalone-*.jar)
-want tests && step java-tests env JNORA_REQUIRE_GPU=1 "$JAVA" -jar "$console" execute \
-    --class-path "$carry/jnora.jar:/tmp/jnora-tests/test-classes" --scan-class-path /tmp/jnora-tests/test-classes \
-    --details=summary --disable-banner
+# The tests on the JVM's own class path (not the console's --class-path): a test that starts a child
+# JVM with java.class.path (HalfWrittenFileTest) must find its classes there.
+want tests && step java-tests env JNORA_REQUIRE_GPU=1 "$JAVA" \
+    -cp "$console:$carry/jnora.jar:/tmp/jnora-tests/test-classes" org.junit.platform.console.ConsoleLauncher execute \
+    --scan-class-path /tmp/jnora-tests/test-classes --details=summary --disable-banner
 if want bench; then
 step info "$JAVA" -jar "$carry/jnora.jar" info --backend cuda
 step demo "$JAVA" -jar "$carry/jnora.jar" demo --synthetic --backend cuda  # the model does not fit the carry

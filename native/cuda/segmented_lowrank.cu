@@ -52,7 +52,8 @@ int launch_tiles(int rows, int max_tiles) {
 // written. Slice s writes plane s of Z.
 template <typename E>
 __global__ void __launch_bounds__(kThreads)
-segmented_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, const int* __restrict__ row_order,
+segmented_shrink_kernel(int rows, int n, int slice, const E* __restrict__ x, int ldx,
+                        const int* __restrict__ row_order,
                         const int* __restrict__ tiles, int adapters, const E* const* __restrict__ a_ptrs,
                         const int* __restrict__ ranks, float* __restrict__ z, int ldz, long long plane) {
     __shared__ float xs[kTileRows][kStepK + 1];  // +1: a warp's column reads hit distinct banks
@@ -71,7 +72,12 @@ segmented_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, cons
         if (a < 0 || a >= adapters) continue;
         const int r = ranks[a];
         if (k0 >= r) continue;
-        if (tid < kTileRows) tile_rows[tid] = tid < count ? row_order[begin + tid] : -1;
+        if (tid < kTileRows) {
+            // A row past the batch (a layout staged for more rows than a captured launch was made
+            // for) is treated as absent: the kernels never touch memory past `rows` rows.
+            const int t = tid < count ? row_order[begin + tid] : -1;
+            tile_rows[tid] = t < rows ? t : -1;
+        }
         const E* ap = a_ptrs[a];
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         __syncthreads();
@@ -86,11 +92,14 @@ segmented_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, cons
                 as[k][l] = (k0 + k < r && l0 + l < hi) ? to_f(ap[(long long)(k0 + k) * n + l0 + l]) : 0.0f;
             }
             __syncthreads();
+            if (row0 < count) {  // a short tile costs its rows, not 64: idle threads read nothing
 #pragma unroll 8
-            for (int l = 0; l < kStepK; ++l) {
-                const float av = as[col][l];
+                for (int l = 0; l < kStepK; ++l) {
+                    const float av = as[col][l];
 #pragma unroll
-                for (int i = 0; i < 4; ++i) acc[i] += xs[row0 + 16 * i][l] * av;
+                    for (int i = 0; i < 4; ++i)
+                        if (row0 + 16 * i < count) acc[i] += xs[row0 + 16 * i][l] * av;
+                }
             }
             __syncthreads();
         }
@@ -100,18 +109,19 @@ segmented_shrink_kernel(int n, int slice, const E* __restrict__ x, int ldx, cons
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const int row = row0 + 16 * i;
-                if (row < count) zs[(long long)tile_rows[row] * ldz] = acc[i];
+                if (row < count && tile_rows[row] >= 0) zs[(long long)tile_rows[row] * ldz] = acc[i];
             }
         }
         __syncthreads();  // tile_rows is rewritten by the next tile
     }
 }
 
-// Grid (launch_tiles(), ceil(m / 64)), tiles taken as by the shrink. Z's planes are added in plane order as they are staged, so the
-// result does not depend on scheduling; each thread then adds its 16 results into Y.
+// Grid (launch_tiles(), ceil(m / 64)), tiles taken as by the shrink. Z's planes are added in plane
+// order as they are staged, so the result does not depend on scheduling; each thread then adds its
+// 16 results into Y.
 template <typename E>
 __global__ void __launch_bounds__(kThreads)
-segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits, long long plane,
+segmented_expand_kernel(int rows, int m, const float* __restrict__ z, int ldz, int splits, long long plane,
                         const int* __restrict__ row_order, const int* __restrict__ tiles, int adapters,
                         const E* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
                         const float* __restrict__ scales, E* __restrict__ y, int ldy) {
@@ -127,7 +137,12 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
         const int a = tile[0], begin = tile[1], count = tile[2];
         if (a < 0 || a >= adapters) continue;
         const int r = ranks[a];
-        if (tid < kTileRows) tile_rows[tid] = tid < count ? row_order[begin + tid] : -1;
+        if (tid < kTileRows) {
+            // A row past the batch (a layout staged for more rows than a captured launch was made
+            // for) is treated as absent: the kernels never touch memory past `rows` rows.
+            const int t = tid < count ? row_order[begin + tid] : -1;
+            tile_rows[tid] = t < rows ? t : -1;
+        }
         const E* bp = b_ptrs[a];
         float acc[16];
 #pragma unroll
@@ -155,7 +170,8 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
             for (int k = 0; k < kRankStep; ++k) {
                 const float bv = bs[col][k];
 #pragma unroll
-                for (int i = 0; i < 16; ++i) acc[i] += zs[row0 + 4 * i][k] * bv;
+                for (int i = 0; i < 16; ++i)  // uniform per warp: a short tile costs its rows only
+                    if (row0 + 4 * i < count) acc[i] += zs[row0 + 4 * i][k] * bv;
             }
             __syncthreads();
         }
@@ -164,7 +180,7 @@ segmented_expand_kernel(int m, const float* __restrict__ z, int ldz, int splits,
 #pragma unroll
             for (int i = 0; i < 16; ++i) {
                 const int row = row0 + 4 * i;
-                if (row < count) {
+                if (row < count && tile_rows[row] >= 0) {
                     E* yt = y + (long long)tile_rows[row] * ldy + j;
                     *yt = from_f<E>(to_f(*yt) + s * acc[i]);  // a half Y is rounded once
                 }
@@ -191,7 +207,7 @@ jnora_status_t segmented_shrink(const char* name, jnora_handle_t handle, int row
     dim3 grid(launch_tiles(rows, max_tiles), (max_rank + kShrinkCols - 1) / kShrinkCols, splits);
     JNORA_REQUIRE(grid.y <= 65535u && splits <= 65535, "%s: max_rank=%d splits=%d too large", name, max_rank,
                   splits);
-    segmented_shrink_kernel<E><<<grid, kThreads, 0, handle->stream>>>(n, slice, x, ldx, row_order, tiles, adapters,
+    segmented_shrink_kernel<E><<<grid, kThreads, 0, handle->stream>>>(rows, n, slice, x, ldx, row_order, tiles, adapters,
                                                                       a_ptrs, ranks, z, ldz, (long long)rows * ldz);
     JNORA_LAUNCH_CHECK(segmented_shrink_kernel);
     return JNORA_STATUS_SUCCESS;
@@ -211,7 +227,7 @@ jnora_status_t segmented_expand(const char* name, jnora_handle_t handle, int row
     dim3 grid(launch_tiles(rows, max_tiles), (m + kExpandCols - 1) / kExpandCols);
     JNORA_REQUIRE(grid.y <= 65535u, "%s: m=%d too large", name, m);
     segmented_expand_kernel<E><<<grid, kThreads, 0, handle->stream>>>(
-        m, z, ldz, splits, (long long)rows * ldz, row_order, tiles, adapters, b_ptrs, ranks, scales, y, ldy);
+        rows, m, z, ldz, splits, (long long)rows * ldz, row_order, tiles, adapters, b_ptrs, ranks, scales, y, ldy);
     JNORA_LAUNCH_CHECK(segmented_expand_kernel);
     return JNORA_STATUS_SUCCESS;
 }

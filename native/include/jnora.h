@@ -167,7 +167,9 @@ jnora_status_t jnora_grouped_expand_half(jnora_handle_t handle, jnora_precision_
  * tiles[0] exit at once). Both arrays live in device memory for the kernels.
  *
  * Z and its split-K planes are as for jnora_grouped_shrink (row t's values at z + t * ldz), with
- * jnora_segmented_splits in place of jnora_grouped_splits. Deterministic, graph-capturable. */
+ * jnora_segmented_splits in place of jnora_grouped_splits. Entries of row_order >= rows are skipped
+ * (a layout made for a larger batch never leads the kernels past `rows` rows of X, Z or Y).
+ * Deterministic, graph-capturable. */
 #define JNORA_SEGMENT_ROWS 64
 
 int jnora_segment_tiles_capacity(int rows, int adapters);

@@ -238,6 +238,10 @@ public final class NoraContext implements AutoCloseable {
                 if (closedUse != null) {
                     throw refusedReplay(closedUse, null);
                 }
+                String problem = scope.replayProblem();
+                if (problem != null) {
+                    throw new IllegalStateException("NoraContext.capture: cannot replay, " + problem);
+                }
                 CaptureScope outer = noting;
                 Thread outerThread = notingThread;
                 noting = scope;
@@ -310,6 +314,24 @@ public final class NoraContext implements AutoCloseable {
     }
 
     /**
+     * For library components: while a step is being recorded on this context ({@link #capture}),
+     * registers {@code problem}, asked before every replay of that step: null when the replay can
+     * run as recorded, otherwise why not (e.g. a registry batch recorded for 100 rows with 200 staged
+     * since), and the replay is then refused with an {@link IllegalStateException} saying so before
+     * anything runs, on every backend. Returns whether a step is being recorded (false: nothing is
+     * registered).
+     */
+    public boolean checkBeforeReplay(Supplier<String> problem) {
+        CaptureScope scope = capture;
+        if (scope == null) {
+            return false;
+        }
+        scope.replayChecks.add(problem);
+        scope.noted.add(problem);
+        return true;
+    }
+
+    /**
      * For library components that a captured step goes through (a layer, a registry) and whose
      * memory it reaches other than through a matrix taken while it runs (cached pointers, device
      * tables): while this thread records or replays a step on this context, notes {@code
@@ -372,6 +394,7 @@ public final class NoraContext implements AutoCloseable {
         final List<Runnable> afterRecording = new ArrayList<>();
         final List<Matrix> matrices = new ArrayList<>();
         final List<Supplier<String>> components = new ArrayList<>();
+        final List<Supplier<String>> replayChecks = new ArrayList<>();
         final Set<Object> noted = Collections.newSetFromMap(new IdentityHashMap<>());
         boolean touched;  // something was noted during the current run
 
@@ -391,12 +414,28 @@ public final class NoraContext implements AutoCloseable {
 
         /** Everything {@code inner} uses (a step that replays it). */
         void include(CaptureScope inner) {
+            for (int i = 0; i < inner.replayChecks.size(); i++) {
+                if (noted.add(inner.replayChecks.get(i))) {
+                    replayChecks.add(inner.replayChecks.get(i));
+                }
+            }
             for (int i = 0; i < inner.components.size(); i++) {
                 note(inner.components.get(i));
             }
             for (int i = 0; i < inner.matrices.size(); i++) {
                 note(inner.matrices.get(i));
             }
+        }
+
+        /** Why the step cannot replay as recorded (checkBeforeReplay), or null. */
+        String replayProblem() {
+            for (int i = 0; i < replayChecks.size(); i++) {
+                String problem = replayChecks.get(i).get();
+                if (problem != null) {
+                    return problem;
+                }
+            }
+            return null;
         }
 
         /** The first closed component or matrix the step uses (components first: they name more), or null. */

@@ -88,8 +88,9 @@ final class CudaRowIndex implements RowIndex {
         if (CudaBackend.segmented(count)) {
             NativeLibrary.check(JnoraNative.jnora_segment_layout(count, pinned, adapters, pinnedOrder, pinnedTiles,
                     maxTiles), "jnora_segment_layout");
-            long used = tilesOffset - orderOffset + 1 + 3L * pinnedTiles.get(0);
-            backend.copyToDevice(pinnedOrder, deviceOrder, used * Integer.BYTES);
+            // The rows gathered (at most count) and the tiles used: not the whole order region.
+            backend.copyToDevice(pinnedOrder, deviceOrder, (long) count * Integer.BYTES);
+            backend.copyToDevice(pinnedTiles, deviceTiles, (1 + 3L * pinnedTiles.get(0)) * Integer.BYTES);
         } else {
             backend.copyToDevice(pinned, device, (long) count * Integer.BYTES);
         }

@@ -265,6 +265,16 @@ public final class AdapterRegistry implements AutoCloseable {
         }, null)) {
             capturedBatches++;
             capturedMaxRank = capturedBatches == 1 ? maxRank : Math.max(capturedMaxRank, maxRank);
+            // The graph's grids and Y are for this many rows: a replay after staging another count
+            // (legitimate between graphs of several batch sizes) is refused, not run on the wrong rows.
+            final int recordedRows = x.rows();
+            context.checkBeforeReplay(() -> {
+                synchronized (this) {
+                    int now = rowIndex == null ? 0 : rowIndex.rows();
+                    return now == recordedRows ? null : "its AdapterRegistry batch was recorded for " + recordedRows
+                            + " rows but " + now + " are staged; stage " + recordedRows + " rows before this replay";
+                }
+            });
         }
         if (maxRank > 0 && x.rows() > 0) {
             ensureScratch(backend.groupedScratchElements(x.rows(), n, maxRank));

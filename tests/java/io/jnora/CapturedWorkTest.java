@@ -84,7 +84,12 @@ class CapturedWorkTest {
         layerStepReplays(Backend.CUDA);
     }
 
-    private static void registryBatchReplays(Backend backend) {
+    /**
+     * 2 rows run the row-at-a-time kernels on CUDA, 40 the segment-grouped ones, whose layout is
+     * uploaded by stageRows: each replay must follow the new rows. Staging another row count and
+     * replaying is refused (the graph's grids and Y are for the recorded count).
+     */
+    private static void registryBatchReplays(Backend backend, int rows) {
         int m = 40;
         int n = 1031;  // decode rows over a long n: the split-K path
         SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
@@ -98,13 +103,19 @@ class CapturedWorkTest {
                 b[i] = random(SEED + 20 + i, m * ranks[i]);
                 registry.add("a" + i, a[i], b[i], ranks[i], 0.5f + i);
             }
-            int rows = 2;
+            java.util.SplittableRandom rng = new java.util.SplittableRandom(SEED);
+            int[][] mixes = new int[4][rows];
+            for (int t = 0; t < rows; t++) {
+                mixes[0][t] = t % 2;
+                mixes[1][t] = 1 - t % 2;
+                mixes[2][t] = rng.nextInt(3) - 1;
+                mixes[3][t] = 0;
+            }
             try (Matrix x = ctx.matrix(rows, n, base.inputs(SEED, rows)); Matrix y = ctx.zeros(rows, m)) {
-                registry.apply(x, new int[] {0, 1}, y);  // warm-up
+                registry.apply(x, mixes[0], y);  // warm-up
                 try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(x, y))) {
-                    int[][] mixes = {{1, 0}, {-1, 1}, {0, 0}};
                     for (int[] mix : mixes) {
-                        float[] xs = base.inputs(SEED + mix[0] + 5, rows);
+                        float[] xs = base.inputs(SEED + mix[0] + mix[rows - 1] + 5, rows);
                         x.copyFrom(xs);
                         registry.stageRows(mix);
                         batch.replay();
@@ -115,6 +126,9 @@ class CapturedWorkTest {
                             assertTrue(err <= 1e-6, backend + " " + Arrays.toString(mix) + ": " + err + " (seed " + SEED + ")");
                         }
                     }
+                    registry.stageRows(Arrays.copyOf(mixes[0], rows - 1));
+                    RuntimeException e = assertThrows(RuntimeException.class, batch::replay);
+                    assertTrue(e.getMessage().contains("staged"), e.getMessage());
                 }
             }
         }
@@ -122,13 +136,15 @@ class CapturedWorkTest {
 
     @Test
     void aRegistryBatchReplaysOnTheCpu() {
-        registryBatchReplays(Backend.CPU);
+        registryBatchReplays(Backend.CPU, 2);
+        registryBatchReplays(Backend.CPU, 40);
     }
 
     @Test
     void aRegistryBatchReplaysAsACudaGraph() {
         GpuTests.requireCuda("CapturedWorkTest");
-        registryBatchReplays(Backend.CUDA);
+        registryBatchReplays(Backend.CUDA, 2);
+        registryBatchReplays(Backend.CUDA, 40);
     }
 
     @Test
