@@ -136,6 +136,7 @@ class ExperimentCliTest {
     /** One real layer of the embedded model, end to end (the model is run over the calibration text: slow-ish). */
     @Test
     void roraRunsOnARealLayerOfTheEmbeddedModel() {
+        io.jnora.model.TestModel.assumeModel();  // the GPU check's jar goes without the model
         CliRun r = CliRun.of("experiment", "rora", "--backend", "cpu", "--layers", "0.attention.self.query",
                 "--inner-ranks", "2", "--outer-rank", "4", "--seeds", "1", "--steps", "10", "--rows", "128",
                 "--held-out-rows", "64");
