@@ -175,9 +175,11 @@ public final class NoraContext implements AutoCloseable {
      * results after {@link #synchronize()}. Closed with the context if not before. Decisions taken on
      * the host while recording (the association, launch grids) are replayed as recorded: a layer
      * rebuilds its effective factors inside the recording, so replays follow inner factors changed
-     * on the device (a captured optimiser step included), and a registry refuses, while the capture
-     * is open, what its graph could not follow (a higher rank, a larger batch) with an {@link
-     * IllegalStateException}.
+     * on the device between them (by an optimiser step run outside the capture), and a registry
+     * refuses, while the capture is open, what its graph could not follow (a higher rank, a larger
+     * batch, another row count) with an {@link IllegalStateException}. {@link TensorOps#adamwStep}
+     * cannot be part of a step (its update number and learning rate are host values a graph would
+     * freeze) and says so.
      *
      * <p>A replay reaches the memory of every matrix the step used and of the layers and registries
      * it went through. Once one of them is closed, {@link CapturedWork#replay()} refuses, before
@@ -311,6 +313,11 @@ public final class NoraContext implements AutoCloseable {
             scope.afterRecording.add(afterRecording);
         }
         return true;
+    }
+
+    /** Whether this thread is recording a step on this context or running one of its replays. */
+    boolean insideCapturedStep() {
+        return capture != null || (noting != null && notingThread == Thread.currentThread());
     }
 
     /**

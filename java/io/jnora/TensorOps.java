@@ -37,6 +37,12 @@ public final class TensorOps {
             return;
         }
         NoraContext context = params.get(0).context();
+        if (context.insideCapturedStep()) {
+            // A CUDA graph would freeze step and lr (every replay the same update) and its pointer
+            // table copy; the CPU would re-run it. Refused on both, so a step means the same everywhere.
+            throw new IllegalStateException(op + ": cannot be part of a captured step (NoraContext.capture): the"
+                    + " update number " + step + " and learning rate would be frozen in it; run it between replays");
+        }
         FloatPointer[] p = new FloatPointer[count];
         FloatPointer[] g = new FloatPointer[count];
         FloatPointer[] m = new FloatPointer[count];

@@ -2,6 +2,7 @@ package io.jnora;
 
 import static io.jnora.Tolerances.FLOAT32_VS_FLOAT64;
 import static io.jnora.Tolerances.assertClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +12,7 @@ import io.jnora.reference.Float64Reference;
 import io.jnora.serving.AdapterRegistry;
 import io.jnora.synth.SyntheticLayer;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Test;
 
@@ -132,6 +134,36 @@ class CapturedWorkTest {
                 }
             }
         }
+    }
+
+    /** An AdamW update inside a captured step is refused (recording on CUDA, the replay's run on the CPU). */
+    private static void adamwIsRefusedInsideACapturedStep(Backend backend) {
+        try (NoraContext ctx = NoraContext.create(backend);
+                Matrix p = ctx.matrix(2, 3, random(SEED, 6)); Matrix g = ctx.matrix(2, 3, random(SEED + 1, 6));
+                Matrix m = ctx.zeros(2, 3); Matrix v = ctx.zeros(2, 3)) {
+            Runnable step = () -> TensorOps.adamwStep(List.of(p), List.of(g), List.of(m), List.of(v), 1e-3f, 0.9f,
+                    0.999f, 1e-8f, 0f, 1f, 1);
+            step.run();  // outside a capture it runs
+            float[] before = p.toArray();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> {
+                try (CapturedWork work = ctx.capture(step)) {
+                    work.replay();
+                }
+            });
+            assertTrue(e.getMessage().contains("TensorOps.adamwStep: cannot be part of a captured step"), e.getMessage());
+            assertArrayEquals(before, p.toArray(), "no update ran");
+        }
+    }
+
+    @Test
+    void adamwIsRefusedInsideACapturedStepOnTheCpu() {
+        adamwIsRefusedInsideACapturedStep(Backend.CPU);
+    }
+
+    @Test
+    void adamwIsRefusedInsideACudaGraph() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        adamwIsRefusedInsideACapturedStep(Backend.CUDA);
     }
 
     @Test
