@@ -81,6 +81,22 @@ public final class TensorOps {
         return context.backend().sumOfSquares(x, sizes);
     }
 
+    /**
+     * Copies {@code source} into {@code destination} (the same shape) converting between precisions:
+     * rounded to nearest, ties to even, where the destination is narrower; a plain copy when both
+     * are the same.
+     */
+    public static void convert(Matrix source, Matrix destination) {
+        final String op = "TensorOps.convert";
+        NoraContext context = destination.context();
+        context.requireSameContext(op, "source", source);
+        Checks.requireShape(op, "destination", destination, source.rows(), source.cols(),
+                "the shape of the source " + source.shape());
+        context.backend().convert(source.storage(), source.precision(), destination.storage(),
+                destination.precision(), source.size());
+        destination.markModified();
+    }
+
     /** out = alpha·a⊙b + beta·out elementwise ({@code b} null: alpha·a + beta·out); beta = 0 never reads out. */
     public static void multiplyAdd(float alpha, Matrix a, Matrix b, float beta, Matrix out) {
         final String op = "TensorOps.multiplyAdd";

@@ -7,6 +7,7 @@ import io.jnora.JnoraException;
 import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.ShapeMismatchException;
 import io.jnora.TensorOps;
 import java.nio.file.Path;
@@ -41,6 +42,12 @@ import java.util.Set;
  * otherwise the gradients are clipped if configured and AdamW updates every factor and moment.
  * Updated factors have new versions, so the layers rebuild their effective-factor caches.
  *
+ * <p>Layers may be bfloat16 or float16 ({@code NestedLinear.builder(ctx).precision(...)}): X and dY
+ * then come in the layer's precision (a regression target may be either), while the loss, the
+ * scaling of dY, the inner factors' gradients and both moments stay float32; a regression step
+ * forms Y − target in float32 and rounds dY once for the backward. Dropout is refused for them (its
+ * mask is float32).
+ *
  * <p>{@link #saveState} and {@link #loadState} keep the moments and the step count in a
  * safetensors file beside the adapter ({@link TrainerState}): on the CPU, N steps, save, load and M
  * more steps give the same bits as N + M steps in one run. Not thread-safe; closing frees the
@@ -71,7 +78,9 @@ public final class Trainer implements AutoCloseable {
         final Matrix expAvgSqA;
         final Matrix expAvgB;
         final Matrix expAvgSqB;
-        Matrix residual;  // T×m: Y − target, then dY (regression batches)
+        Matrix residual;  // T×m: Y − target, then dY (regression batches), float32
+        Matrix halfOutput;  // T×m in a half layer's precision: Y, then dY rounded for the backward
+        Matrix wideTarget;  // T×m float32 copy of a half target
         DropoutMask mask;  // T×n
 
         Slot(String name, NestedLinear layer, int index) {
@@ -97,6 +106,25 @@ public final class Trainer implements AutoCloseable {
             return residual;
         }
 
+        /** A T×m matrix of the layer's precision kept for the next steps. */
+        Matrix halfOutput(int rows) {
+            if (halfOutput == null || halfOutput.rows() != rows) {
+                close(halfOutput);
+                halfOutput = null;
+                halfOutput = context.zeros(rows, layer.outFeatures(), layer.precision());
+            }
+            return halfOutput;
+        }
+
+        Matrix wideTarget(int rows) {
+            if (wideTarget == null || wideTarget.rows() != rows) {
+                close(wideTarget);
+                wideTarget = null;
+                wideTarget = context.zeros(rows, layer.outFeatures());
+            }
+            return wideTarget;
+        }
+
         DropoutMask mask(int rows, long maskSeed) {
             if (mask == null || mask.rows() != rows) {
                 close(mask);
@@ -109,7 +137,8 @@ public final class Trainer implements AutoCloseable {
         }
 
         void close() {
-            for (AutoCloseable c : new AutoCloseable[] {gradA, gradB, expAvgA, expAvgSqA, expAvgB, expAvgSqB, residual, mask}) {
+            for (AutoCloseable c : new AutoCloseable[] {gradA, gradB, expAvgA, expAvgSqA, expAvgB, expAvgSqB, residual,
+                    halfOutput, wideTarget, mask}) {
                 close(c);
             }
         }
@@ -208,7 +237,7 @@ public final class Trainer implements AutoCloseable {
             if (b.isRegression()) {
                 anyRegression = true;
                 loss += regressionLoss(s, b, mask, t);
-                dy = s.residual;
+                dy = s.layer.precision().isHalf() ? s.halfOutput : s.residual;
             }
             s.layer.backward(x, dy, new Gradients(s.gradA, s.gradB, b.inputGradient()), mask);
         }
@@ -237,8 +266,20 @@ public final class Trainer implements AutoCloseable {
                     + ", expected " + x.rows() + "×" + m + " (T×m for X " + x.shape() + ")");
         }
         Matrix r = s.residual(x.rows());
-        s.layer.forward(x, r, Association.AUTO, mask);
-        TensorOps.multiplyAdd(-1f, target, null, 1f, r);
+        boolean half = s.layer.precision().isHalf();
+        if (half) {  // Y in the layer's precision, the loss and dY formed in float32
+            Matrix y = s.halfOutput(x.rows());
+            s.layer.forward(x, y, Association.AUTO, mask);
+            TensorOps.convert(y, r);
+        } else {
+            s.layer.forward(x, r, Association.AUTO, mask);
+        }
+        Matrix wide = target;
+        if (target.precision() != Precision.FLOAT32) {
+            wide = s.wideTarget(x.rows());
+            TensorOps.convert(target, wide);
+        }
+        TensorOps.multiplyAdd(-1f, wide, null, 1f, r);
         double count = (double) x.rows() * m;
         double l = TensorOps.sumOfSquares(List.of(r)) / count;
         if (!Double.isFinite(l)) {
@@ -247,6 +288,9 @@ public final class Trainer implements AutoCloseable {
                     + "are unchanged", t, s.name);
         }
         TensorOps.multiplyAdd((float) (2.0 / count), r, null, 0f, r);
+        if (half) {
+            TensorOps.convert(r, s.halfOutput);  // the backward takes dY in the layer's precision
+        }
         return l;
     }
 
@@ -420,6 +464,10 @@ public final class Trainer implements AutoCloseable {
                 NestedLinear l = layers.get(i);
                 if (!seenLayers.add(l)) {
                     throw new IllegalArgumentException(op + ": layer '" + name + "' was already added under another name");
+                }
+                if (dropout > 0 && l.precision().isHalf()) {
+                    throw new InvalidHyperparameterException(op + ": layer '" + name + "' is " + l.precision()
+                            + ", and dropout is not offered in half precision (its mask is float32); use dropout 0");
                 }
                 if (!l.innerA().belongsTo(context)) {
                     throw new IllegalArgumentException(op + ": layer '" + name + "' (" + l + ") belongs to another context");

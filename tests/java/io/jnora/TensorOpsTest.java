@@ -35,6 +35,31 @@ class TensorOpsTest {
         return v;
     }
 
+    /** Float32 → half rounds each element to nearest even (Precision.round), half → float32 is exact; shapes must match. */
+    @Test
+    void convertRoundsBetweenPrecisionsAndChecksShapes() {
+        float[] values = random(new Random(SEED), 3 * 7);
+        values[0] = 1e6f;  // past float16's range: infinity there, finite in bfloat16
+        for (Precision p : new Precision[] {Precision.BFLOAT16, Precision.FLOAT16}) {
+            try (Matrix source = ctx.matrix(3, 7, values); Matrix half = ctx.filled(3, 7, Float.NaN, p);
+                    Matrix back = ctx.filled(3, 7, Float.NaN)) {
+                TensorOps.convert(source, half);
+                TensorOps.convert(half, back);
+                float[] want = new float[values.length];
+                for (int i = 0; i < want.length; i++) {
+                    want[i] = p.round(values[i]);
+                }
+                assertArrayEquals(want, back.toArray(), p.toString());
+                assertArrayEquals(want, half.toArray(), p.toString());
+                try (Matrix wrong = ctx.zeros(7, 3, p)) {
+                    ShapeMismatchException e = assertThrows(ShapeMismatchException.class,
+                            () -> TensorOps.convert(source, wrong));
+                    assertTrue(e.getMessage().startsWith("TensorOps.convert"), e.getMessage());
+                }
+            }
+        }
+    }
+
     @Test
     void multiplyAddComputesAlphaABPlusBetaOutAndNeverReadsOutAtBetaZero() {
         Random rng = new Random(SEED);

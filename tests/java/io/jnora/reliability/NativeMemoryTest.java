@@ -1,6 +1,5 @@
 package io.jnora.reliability;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -85,7 +84,11 @@ class NativeMemoryTest {
         long physical = Pointer.physicalBytes();
         for (int i = 0; i < CYCLES; i++) {
             cycle(adapterFile, weight, x);
-            assertEquals(total, Pointer.totalBytes(), "live native bytes after cycle " + (i + 1));
+            // Never more than before; less is allowed: the tests before this one in the JVM may leave
+            // garbage pointers that the collector frees during a cycle (seen: 8 bytes, once).
+            long now = Pointer.totalBytes();
+            assertTrue(now <= total, "live native bytes after cycle " + (i + 1) + ": " + now + ", was " + total);
+            total = now;
         }
         long grown = Pointer.physicalBytes() - physical;
         assertTrue(grown < 64L << 20, "resident size grew by " + (grown >> 20) + " MiB over " + CYCLES + " cycles");
