@@ -25,13 +25,20 @@ namespace {
 constexpr int kTileRows = JNORA_SEGMENT_ROWS;  // rows of one adapter per block
 constexpr int kThreads = 256;
 // Shrink: a block computes kTileRows x kShrinkCols of Z over one slice of n, kStepK columns of X
-// and A_a at a time through shared memory; a thread holds 4 rows of one output column.
+// and A_a at a time through shared memory; a thread holds 4 rows of one output column. The inner
+// loop reads shared memory 16 bytes at a time (5 loads per 16 multiply-adds, not 5 per 4: the
+// scalar version was bound by shared loads, not by HBM); rows padded to 36 floats keep those reads
+// free of bank conflicts (a quarter-warp's 8 columns start 4 banks apart).
 constexpr int kShrinkCols = 16;
 constexpr int kStepK = 32;
+constexpr int kShrinkStride = kStepK + 4;
 // Expand: a block computes kTileRows x kExpandCols of Y, kRankStep ranks at a time; a thread holds
-// 16 rows of one output column, so a warp writes 32 consecutive floats of a row of Y.
+// 16 rows of one output column, so a warp writes 32 consecutive floats of a row of Y. Z's rows are
+// read by a whole warp at once (a broadcast: no padding), B's 16-byte reads at a stride of 20
+// floats (8 columns on distinct banks).
 constexpr int kExpandCols = 64;
 constexpr int kRankStep = 16;
+constexpr int kExpandStride = kRankStep + 4;
 // Split-K as in grouped_lowrank.cu: slices are added until about kTargetBlocks blocks (estimated
 // as if every tile were full), each slice at least kMinSlice long; a function of the shape only.
 constexpr long long kTargetBlocks = 256;
@@ -56,8 +63,8 @@ segmented_shrink_kernel(int rows, int n, int slice, const E* __restrict__ x, int
                         const int* __restrict__ row_order,
                         const int* __restrict__ tiles, int adapters, const E* const* __restrict__ a_ptrs,
                         const int* __restrict__ ranks, float* __restrict__ z, int ldz, long long plane) {
-    __shared__ float xs[kTileRows][kStepK + 1];  // +1: a warp's column reads hit distinct banks
-    __shared__ float as[kShrinkCols][kStepK + 1];
+    __shared__ __align__(16) float xs[kTileRows][kShrinkStride];
+    __shared__ __align__(16) float as[kShrinkCols][kShrinkStride];
     __shared__ int tile_rows[kTileRows];
     const int tid = threadIdx.x;
     const int col = tid % kShrinkCols;
@@ -93,12 +100,18 @@ segmented_shrink_kernel(int rows, int n, int slice, const E* __restrict__ x, int
             }
             __syncthreads();
             if (row0 < count) {  // a short tile costs its rows, not 64: idle threads read nothing
-#pragma unroll 8
-                for (int l = 0; l < kStepK; ++l) {
-                    const float av = as[col][l];
 #pragma unroll
-                    for (int i = 0; i < 4; ++i)
-                        if (row0 + 16 * i < count) acc[i] += xs[row0 + 16 * i][l] * av;
+                for (int l = 0; l < kStepK; l += 4) {
+                    const float4 av = *reinterpret_cast<const float4*>(&as[col][l]);
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        if (row0 + 16 * i >= count) continue;
+                        const float4 xv = *reinterpret_cast<const float4*>(&xs[row0 + 16 * i][l]);
+                        acc[i] += xv.x * av.x;  // in order of l, as a scalar loop would add
+                        acc[i] += xv.y * av.y;
+                        acc[i] += xv.z * av.z;
+                        acc[i] += xv.w * av.w;
+                    }
                 }
             }
             __syncthreads();
@@ -125,8 +138,8 @@ segmented_expand_kernel(int rows, int m, const float* __restrict__ z, int ldz, i
                         const int* __restrict__ row_order, const int* __restrict__ tiles, int adapters,
                         const E* const* __restrict__ b_ptrs, const int* __restrict__ ranks,
                         const float* __restrict__ scales, E* __restrict__ y, int ldy) {
-    __shared__ float zs[kTileRows][kRankStep + 1];
-    __shared__ float bs[kExpandCols][kRankStep + 1];
+    __shared__ __align__(16) float zs[kTileRows][kRankStep];
+    __shared__ __align__(16) float bs[kExpandCols][kExpandStride];
     __shared__ int tile_rows[kTileRows];
     const int tid = threadIdx.x;
     const int col = tid % kExpandCols;
@@ -166,12 +179,18 @@ segmented_expand_kernel(int rows, int m, const float* __restrict__ z, int ldz, i
                 bs[jj][k] = (jb < m && k0 + k < r) ? to_f(bp[(long long)jb * r + k0 + k]) : 0.0f;
             }
             __syncthreads();
-#pragma unroll 4
-            for (int k = 0; k < kRankStep; ++k) {
-                const float bv = bs[col][k];
 #pragma unroll
-                for (int i = 0; i < 16; ++i)  // uniform per warp: a short tile costs its rows only
-                    if (row0 + 4 * i < count) acc[i] += zs[row0 + 4 * i][k] * bv;
+            for (int k = 0; k < kRankStep; k += 4) {
+                const float4 bv = *reinterpret_cast<const float4*>(&bs[col][k]);
+#pragma unroll
+                for (int i = 0; i < 16; ++i) {  // uniform per warp: a short tile costs its rows only
+                    if (row0 + 4 * i >= count) continue;
+                    const float4 zv = *reinterpret_cast<const float4*>(&zs[row0 + 4 * i][k]);
+                    acc[i] += zv.x * bv.x;
+                    acc[i] += zv.y * bv.y;
+                    acc[i] += zv.z * bv.z;
+                    acc[i] += zv.w * bv.w;
+                }
             }
             __syncthreads();
         }

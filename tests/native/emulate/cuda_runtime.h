@@ -50,6 +50,13 @@ inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+// vector_types.h: the 16-byte vector a kernel reads shared memory with (reinterpret_cast of an
+// __align__(16) float array, as on the device).
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
 
 inline int min(int a, int b) { return a < b ? a : b; }
 inline long long min(long long a, long long b) { return a < b ? a : b; }
