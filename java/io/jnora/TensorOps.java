@@ -71,6 +71,11 @@ public final class TensorOps {
             return 0;
         }
         NoraContext context = tensors.get(0).context();
+        if (context.insideCapturedStep()) {
+            // Its result is a host value, which a replayed graph cannot give back.
+            throw new IllegalStateException(op + ": cannot be part of a captured step (NoraContext.capture): it returns"
+                    + " a value to the host; run it between replays");
+        }
         FloatPointer[] x = new FloatPointer[tensors.size()];
         long[] sizes = new long[x.length];
         for (int i = 0; i < x.length; i++) {

@@ -136,7 +136,10 @@ class CapturedWorkTest {
         }
     }
 
-    /** An AdamW update inside a captured step is refused (recording on CUDA, the replay's run on the CPU). */
+    /**
+     * An AdamW update or a sum of squares (a host value) inside a captured step is refused (recording
+     * on CUDA, the replay's run on the CPU).
+     */
     private static void adamwIsRefusedInsideACapturedStep(Backend backend) {
         try (NoraContext ctx = NoraContext.create(backend);
                 Matrix p = ctx.matrix(2, 3, random(SEED, 6)); Matrix g = ctx.matrix(2, 3, random(SEED + 1, 6));
@@ -152,6 +155,13 @@ class CapturedWorkTest {
             });
             assertTrue(e.getMessage().contains("TensorOps.adamwStep: cannot be part of a captured step"), e.getMessage());
             assertArrayEquals(before, p.toArray(), "no update ran");
+            IllegalStateException sum = assertThrows(IllegalStateException.class, () -> {
+                try (CapturedWork work = ctx.capture(() -> TensorOps.sumOfSquares(List.of(g)))) {
+                    work.replay();
+                }
+            });
+            assertTrue(sum.getMessage().contains("TensorOps.sumOfSquares: cannot be part of a captured step"),
+                    sum.getMessage());
         }
     }
 
