@@ -122,7 +122,7 @@ public final class NestedLinear implements AutoCloseable {
 
     public Matrix forward(Matrix x, Association association) {
         requireInput("NestedLinear.forward", x);
-        Matrix y = context.allocate(x.rows(), m);
+        Matrix y = context.allocate(x.rows(), m, precision);  // Y in the layer's precision
         try {
             forward(x, y, association);
         } catch (RuntimeException e) {
@@ -316,7 +316,8 @@ public final class NestedLinear implements AutoCloseable {
     /** Backward for upstream dY (T×m): new gradients of A', B' and X (SPEC §2.6). */
     public Gradients backward(Matrix x, Matrix dy) {
         requireInput("NestedLinear.backward", x);
-        Gradients g = new Gradients(context.allocate(rIn, r), context.allocate(r, rIn), context.allocate(x.rows(), n));
+        Gradients g = new Gradients(context.allocate(rIn, r), context.allocate(r, rIn),
+                context.allocate(x.rows(), n, precision));  // dX in the layer's precision
         try {
             backward(x, dy, g);
         } catch (RuntimeException e) {

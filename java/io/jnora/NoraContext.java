@@ -32,6 +32,7 @@ public final class NoraContext implements AutoCloseable {
     private final Set<AutoCloseable> liveResources =
             Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private CaptureScope capture;  // non-null while capture() records a step
+    private Thread captureThread;  // the thread recording it
     // The scope that notes what a step uses, and the thread running the step: set while capture()
     // records it and while a replay runs it again (the CPU's replays run the step's own code).
     private CaptureScope noting;
@@ -211,6 +212,7 @@ public final class NoraContext implements AutoCloseable {
         CaptureScope outerNoting = noting;
         Thread outerThread = notingThread;
         capture = scope;
+        captureThread = Thread.currentThread();
         noting = scope;
         notingThread = Thread.currentThread();
         CapturedWork work;
@@ -221,6 +223,7 @@ public final class NoraContext implements AutoCloseable {
             throw e;
         } finally {
             capture = null;
+            captureThread = null;
             noting = outerNoting;
             notingThread = outerThread;
             scope.afterRecording.forEach(Runnable::run);
@@ -315,9 +318,14 @@ public final class NoraContext implements AutoCloseable {
         return true;
     }
 
-    /** Whether this thread is recording a step on this context or running one of its replays. */
-    boolean insideCapturedStep() {
-        return capture != null || (noting != null && notingThread == Thread.currentThread());
+    /**
+     * For library components: whether this thread is recording a step on this context ({@link
+     * #capture}) or running one of its replays, where what returns host values or bakes host values
+     * into the step (an optimiser update) must refuse.
+     */
+    public boolean insideCapturedStep() {
+        Thread me = Thread.currentThread();
+        return (capture != null && captureThread == me) || (noting != null && notingThread == me);
     }
 
     /**
@@ -325,8 +333,9 @@ public final class NoraContext implements AutoCloseable {
      * registers {@code problem}, asked before every replay of that step: null when the replay can
      * run as recorded, otherwise why not (e.g. a registry batch recorded for 100 rows with 200 staged
      * since), and the replay is then refused with an {@link IllegalStateException} saying so before
-     * anything runs, on every backend. Returns whether a step is being recorded (false: nothing is
-     * registered).
+     * anything runs. Returns whether a step is being recorded (false: nothing is registered). Only
+     * backends that record something register it (CUDA); the CPU records nothing and runs the step
+     * again at each replay, where the component's own checks refuse instead.
      */
     public boolean checkBeforeReplay(Supplier<String> problem) {
         CaptureScope scope = capture;

@@ -97,6 +97,9 @@ public final class TensorOps {
         context.requireSameContext(op, "source", source);
         Checks.requireShape(op, "destination", destination, source.rows(), source.cols(),
                 "the shape of the source " + source.shape());
+        if (source == destination) {
+            return;  // the same precision: nothing to do (the conversion must not overlap itself)
+        }
         context.backend().convert(source.storage(), source.precision(), destination.storage(),
                 destination.precision(), source.size());
         destination.markModified();

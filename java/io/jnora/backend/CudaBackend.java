@@ -600,6 +600,8 @@ public final class CudaBackend implements ComputeBackend {
         }
         PointerPointer<?> aPtrs = new PointerPointer<>(t.deviceA);
         PointerPointer<?> bPtrs = new PointerPointer<>(t.deviceB);
+        // JavaCPP adds a pointer's position to its address, in bytes where the parameter is void*
+        // (the half entry points): every position must be 0 here.
         x.position(0);
         y.position(0);
         z.position(0);

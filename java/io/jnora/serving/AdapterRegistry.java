@@ -75,7 +75,8 @@ public final class AdapterRegistry implements AutoCloseable {
     /**
      * The same with the base weight, the adapters' factors, X and Y in a precision: bfloat16 or float16
      * halve the memory of each (the budget counts 2 bytes an element) and run the base GEMM on tensor
-     * cores; products and sums stay float32 and each element of Y is rounded once (SPEC §4's 1e-2).
+     * cores; products and sums stay float32, and Y is rounded twice: the base GEMM's result, then that
+     * plus the adapter terms (SPEC §4's 1e-2 covers both).
      */
     public AdapterRegistry(NoraContext context, float[] baseWeight, int m, int n, int maxAdapters, long memoryBudgetBytes,
             Precision precision) {

@@ -45,8 +45,12 @@ import java.util.Set;
  * <p>Layers may be bfloat16 or float16 ({@code NestedLinear.builder(ctx).precision(...)}): X and dY
  * then come in the layer's precision (a regression target may be either), while the loss, the
  * scaling of dY, the inner factors' gradients and both moments stay float32; a regression step
- * forms Y − target in float32 and rounds dY once for the backward. Dropout is refused for them (its
- * mask is float32).
+ * forms Y − target in float32 and rounds dY once for the backward, and for float16 (whose normal
+ * range ends at 6.1e-5, where dY = 2(Y − target)/(T·m) of real shapes lies below) sends dY scaled
+ * by a power of two near T·m/2 and divides the gradients by it after, as a loss scaler does. An
+ * upstream float16 dY is taken as given (values below 6.1e-5 lose precision there), and a float16
+ * regression batch cannot also ask for dX. Dropout is refused for
+ * half layers (its mask is float32).
  *
  * <p>{@link #saveState} and {@link #loadState} keep the moments and the step count in a
  * safetensors file beside the adapter ({@link TrainerState}): on the CPU, N steps, save, load and M
@@ -81,6 +85,7 @@ public final class Trainer implements AutoCloseable {
         Matrix residual;  // T×m: Y − target, then dY (regression batches), float32
         Matrix halfOutput;  // T×m in a half layer's precision: Y, then dY rounded for the backward
         Matrix wideTarget;  // T×m float32 copy of a half target
+        float lossScale = 1f;  // float16 regression: dY went to the backward multiplied by this
         DropoutMask mask;  // T×n
 
         Slot(String name, NestedLinear layer, int index) {
@@ -221,6 +226,10 @@ public final class Trainer implements AutoCloseable {
     /** One training step: one batch per layer (in any order), then one AdamW update of every layer. */
     public StepReport step(List<TrainingBatch> batches) {
         requireOpen();
+        if (context.insideCapturedStep()) {
+            throw new IllegalStateException("Trainer.step: cannot be part of a captured step (NoraContext.capture): its"
+                    + " update number, learning rate and gradient norm are host values; run it between replays");
+        }
         final int t = stepsTaken + 1;
         if (!config.schedule().covers(t)) {
             throw new IllegalStateException("Trainer.step: step " + t + " is past the schedule's "
@@ -240,6 +249,9 @@ public final class Trainer implements AutoCloseable {
                 dy = s.layer.precision().isHalf() ? s.halfOutput : s.residual;
             }
             s.layer.backward(x, dy, new Gradients(s.gradA, s.gradB, b.inputGradient()), mask);
+            if (b.isRegression() && s.lossScale != 1f) {
+                unscale(s);
+            }
         }
         double norm = Math.sqrt(TensorOps.sumOfSquares(grads));
         if (!Double.isFinite(norm)) {
@@ -287,11 +299,33 @@ public final class Trainer implements AutoCloseable {
                     + "squared error over " + x.shape() + " rows) is " + l + "; the step was not applied, the parameters "
                     + "are unchanged", t, s.name);
         }
-        TensorOps.multiplyAdd((float) (2.0 / count), r, null, 0f, r);
+        s.lossScale = lossScale(s.layer.precision(), count);
+        TensorOps.multiplyAdd((float) (2.0 * s.lossScale / count), r, null, 0f, r);
         if (half) {
             TensorOps.convert(r, s.halfOutput);  // the backward takes dY in the layer's precision
         }
         return l;
+    }
+
+    /**
+     * float16's smallest normal number is 6.1e-5, and dY = 2(Y − target)/(T·m) is far below it at
+     * real shapes (T·m = 2^21: a residual of 0.1 gives 1e-7, flushed or subnormal), so a float16
+     * layer's dY is sent multiplied by the power of two nearest below T·m/2, which brings it back to
+     * the residual's own size, and its gradients are divided by the same (exactly) after the
+     * backward, as a loss scaler does. bfloat16 has float32's range: no scaling.
+     */
+    static float lossScale(Precision precision, double count) {
+        if (precision != Precision.FLOAT16 || count < 4) {
+            return 1f;
+        }
+        return (float) Math.scalb(1.0, Math.min(60, Math.getExponent(count / 2)));
+    }
+
+    /** Divides a slot's gradients by its loss scale: exact, a power of two. */
+    private void unscale(Slot s) {
+        float inverse = 1f / s.lossScale;
+        TensorOps.multiplyAdd(inverse, s.gradA, null, 0f, s.gradA);
+        TensorOps.multiplyAdd(inverse, s.gradB, null, 0f, s.gradB);
     }
 
     /** Which layer and which factor's gradient is non-finite (only on this failure path). */
@@ -322,6 +356,13 @@ public final class Trainer implements AutoCloseable {
             if (out[s.index] != null) {
                 throw new IllegalArgumentException("Trainer.step: layer '" + s.name + "' has two batches in one step "
                         + "(concatenate their rows)");
+            }
+            if (b.isRegression() && b.inputGradient() != null && s.layer.precision() == Precision.FLOAT16) {
+                // The loss-scaled dY would carry dX past float16's 65504, and the true dX mostly lies
+                // below its normal range: neither is a gradient worth passing further.
+                throw new IllegalArgumentException("Trainer.step: layer '" + s.name + "' is FLOAT16, and a regression"
+                        + " batch on it cannot also return dX (its dY is loss-scaled); use BFLOAT16, or an upstream"
+                        + " batch");
             }
             out[s.index] = b;
         }

@@ -63,6 +63,14 @@ class HalfPrecisionTest {
                 Tolerances.assertClose(backend + " " + p + " dB' " + c, got.innerB().toArray(), g.innerB(), HALF_VS_FLOAT64);
                 Tolerances.assertClose(backend + " " + p + " dX " + c, got.input().toArray(), g.input(), HALF_VS_FLOAT64);
             }
+            // The allocating forms give Y and dX in the layer's precision.
+            try (Matrix y = linear.forward(xm); Gradients made = linear.backward(xm, dym)) {
+                assertEquals(p, y.precision());
+                assertEquals(p, made.input().precision());
+                Tolerances.assertClose(backend + " " + p + " forward(x) " + c, y.toArray(), want, HALF_VS_FLOAT64);
+                Tolerances.assertClose(backend + " " + p + " backward(x, dy) dX " + c, made.input().toArray(), g.input(),
+                        HALF_VS_FLOAT64);
+            }
             float[] before = linear.baseWeight().toArray();
             linear.merge();
             try (Matrix y = ctx.filled(c.rows(), c.out(), Float.NaN, p)) {

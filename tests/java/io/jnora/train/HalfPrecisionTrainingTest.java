@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * Training a half-precision layer (W_base, the outer factors, X, Y and dY in bfloat16 or float16;
  * the inner factors, their gradients and moments in float32) against the same steps of a float32
  * layer holding the same rounded weights and inputs: only Y's and dY's roundings differ, so the
- * updates of the inner factors agree to SPEC §4's 1e-2 scale. AdamW's ε is set large so that an
+ * updates of the inner factors agree to SPEC §4's 1e-2 scale. AdamW's ε is set large (and weight decay 0) so that an
  * update is proportional to its gradient (a sign-like update would hide gradient errors).
  */
 class HalfPrecisionTrainingTest {
@@ -54,7 +54,7 @@ class HalfPrecisionTrainingTest {
 
     private static void trainsLikeFloat32(Backend backend, Precision p, boolean regression) {
         SyntheticLayer layer = SyntheticLayer.random(SEED, M, N, 12, 4, 1f);
-        AdamWConfig config = AdamWConfig.builder().learningRate(1e-2).epsilon(1.0).build();
+        AdamWConfig config = AdamWConfig.builder().learningRate(1e-2).epsilon(1.0).weightDecay(0).build();
         float[] x = rounded(layer.inputs(SEED + 1, ROWS), p);
         float[] second = rounded(layer.upstream(SEED + 2, ROWS), p);  // the target, or dY
         try (NoraContext ctx = NoraContext.create(backend);
@@ -104,6 +104,81 @@ class HalfPrecisionTrainingTest {
         GpuTests.requireCuda("HalfPrecisionTrainingTest");
         trainsLikeFloat32(Backend.CUDA, p, true);
         trainsLikeFloat32(Backend.CUDA, p, false);
+    }
+
+    /**
+     * T·m = 2^23 and residuals of 0.01: dY = 2(Y − target)/(T·m) ≈ 2e-9, below even float16's
+     * smallest subnormal (6e-8), so without a loss scale it would all be flushed to zero (no update at
+     * all). With it the float16 layer's updates follow the float32 layer's. Each layer's target is its
+     * own output plus the same noise (float32 targets), so both see the residual −noise exactly and
+     * only dY's range is under test. A float16 regression batch that also asks for dX is refused.
+     */
+    private static void float16RegressionAtARealShape(Backend backend) {
+        int m = 4096;
+        int n = 40;
+        int rows = 2048;
+        Precision p = Precision.FLOAT16;
+        SyntheticLayer layer = SyntheticLayer.random(SEED, m, n, 8, 4, 1f);
+        // ε = 1 makes the update lr·g (|g| ≪ 1); the gradients here are ~1e-8, so lr = 1e4 makes it
+        // visible in float32 parameters. One step: nothing about stability is tested.
+        AdamWConfig config = AdamWConfig.builder().learningRate(1e4).epsilon(1.0).weightDecay(0).build();
+        // X scaled by 1/64 keeps |Y| near 1 (outlier columns included), so that Y + 0.01·noise is held
+        // in float32 to ~1e-7, far below the noise: the two layers' residuals then agree to ~1e-5.
+        float[] x = layer.inputs(SEED + 1, rows);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = p.round(x[i] / 64);
+        }
+        float[] noise = layer.upstream(SEED + 3, rows);
+        try (NoraContext ctx = NoraContext.create(backend);
+                NestedLinear half = layer.build(ctx, p);
+                NestedLinear full = NestedLinear.builder(ctx).baseWeight(rounded(layer.baseWeight, p), m, n)
+                        .ranks(layer.r, layer.rIn).outerA(rounded(layer.outerA, p)).outerB(rounded(layer.outerB, p))
+                        .innerA(layer.innerA).innerB(layer.innerB).scale(layer.scale).build();
+                Matrix xh = ctx.matrix(rows, n, x, p);
+                Matrix xf = ctx.matrix(rows, n, x);
+                Matrix yh = half.forward(xh);
+                Matrix yf = full.forward(xf);
+                Matrix dx = ctx.zeros(rows, n, p)) {
+            float[] targetHalf = yh.toArray();
+            float[] targetFull = yf.toArray();
+            for (int i = 0; i < noise.length; i++) {
+                targetHalf[i] += 0.01f * noise[i];
+                targetFull[i] += 0.01f * noise[i];
+            }
+            try (Matrix th = ctx.matrix(rows, m, targetHalf);
+                    Matrix tf = ctx.matrix(rows, m, targetFull);
+                    Trainer trh = Trainer.builder(ctx).layer("half", half).optimizer(config).build();
+                    Trainer trf = Trainer.builder(ctx).layer("full", full).optimizer(config).build()) {
+                IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> trh.step(
+                        java.util.List.of(TrainingBatch.regression(half, xh, th).withInputGradient(dx))));
+                assertTrue(refused.getMessage().contains("cannot also return dX"), refused.getMessage());
+                StepReport rh = trh.regressionStep(xh, th);
+                StepReport rf = trf.regressionStep(xf, tf);
+                assertTrue(rf.gradientNorm() > 0 && Math.abs(rh.gradientNorm() - rf.gradientNorm())
+                        <= 1e-2 * rf.gradientNorm(), "gradient norm " + rh.gradientNorm() + " vs " + rf.gradientNorm());
+                for (boolean a : new boolean[] {true, false}) {
+                    float[] start = a ? layer.innerA : layer.innerB;
+                    double[] dh = delta((a ? half.innerA() : half.innerB()).toArray(), start);
+                    double[] df = delta((a ? full.innerA() : full.innerB()).toArray(), start);
+                    double moved = Math.sqrt(java.util.Arrays.stream(df).map(v -> v * v).sum());
+                    assertTrue(moved > 1e-6, "the float32 trainer moved " + (a ? "A'" : "B'") + " by " + moved);
+                    double err = Float64Reference.relativeFrobeniusError(toFloat(dh), df);
+                    assertTrue(err <= 1e-2, backend + " float16 at T·m = 2^23, update of " + (a ? "A'" : "B'") + ": "
+                            + err + " (seed " + SEED + ")");
+                }
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void float16RegressionAtARealShapeIsLossScaledOnTheCpu() {
+        float16RegressionAtARealShape(Backend.CPU);
+    }
+
+    @org.junit.jupiter.api.Test
+    void float16RegressionAtARealShapeIsLossScaledOnCuda() {
+        GpuTests.requireCuda("HalfPrecisionTrainingTest");
+        float16RegressionAtARealShape(Backend.CUDA);
     }
 
     @ParameterizedTest
