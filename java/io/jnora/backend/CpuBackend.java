@@ -389,7 +389,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public RowIndex createRowIndex(int capacity, AdapterTable table) {
-        return new CpuRowIndex(capacity);
+        return new CpuRowIndex(capacity, table.capacity());
     }
 
     /**
@@ -416,44 +416,62 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
-    /** X and Y float32; the table's factors in {@code factors}. */
+    /**
+     * X and Y float32; the table's factors in {@code factors}. Per slot with rows: its rows gathered
+     * into one block, one shrink and one expand GEMM, the result added back to the rows. The blocks
+     * are kept between calls (this backend is used by one thread at a time), so a call allocates only
+     * when the batch outgrows them.
+     */
     private void groupedLowRankFloat(Precision factors, int rows, int n, int m, FloatPointer x, CpuRowIndex index,
             CpuAdapterTable t, FloatPointer y) {
         java.nio.FloatBuffer xs = x.position(0).limit((long) rows * n).asBuffer();
         java.nio.FloatBuffer ys = y.position(0).limit((long) rows * m).asBuffer();
+        float[] row = new float[Math.max(n, m)];
         for (int slot = 0; slot < t.capacity(); slot++) {
             int r = t.ranks[slot];
-            if (r == 0) {
+            int count = index.countOf(slot);
+            if (r == 0 || count == 0) {
                 continue;
             }
-            int[] group = index.rowsOf(slot);
-            if (group.length == 0) {
-                continue;
+            FloatPointer xg = groupScratch(0, (long) count * n);
+            FloatPointer zg = groupScratch(1, (long) count * r);
+            FloatPointer dg = groupScratch(2, (long) count * m);
+            java.nio.FloatBuffer xgb = xg.position(0).limit((long) count * n).asBuffer();
+            for (int i = 0; i < count; i++) {
+                xs.get(index.rowOf(slot, i) * n, row, 0, n);
+                xgb.put(i * n, row, 0, n);
             }
-            try (FloatPointer xg = new FloatPointer((long) group.length * n);
-                    FloatPointer zg = new FloatPointer((long) group.length * r);
-                    FloatPointer dg = new FloatPointer((long) group.length * m);
-                    FloatPointer aw = widened(t.a[slot], factors, (long) r * n);
+            try (FloatPointer aw = widened(t.a[slot], factors, (long) r * n);
                     FloatPointer bw = widened(t.b[slot], factors, (long) m * r)) {
-                float[] row = new float[n];
-                for (int i = 0; i < group.length; i++) {
-                    xs.get(group[i] * n, row);
-                    xg.position((long) i * n).put(row).position(0);
-                }
-                gemm(false, true, group.length, r, n, 1f, xg, aw == null ? t.a[slot] : aw, 0f, zg);
-                gemm(false, true, group.length, m, r, t.scales[slot], zg, bw == null ? t.b[slot] : bw, 0f, dg);
-                float[] delta = new float[m];
-                for (int i = 0; i < group.length; i++) {
-                    dg.position((long) i * m).get(delta).position(0);
-                    int base = group[i] * m;
-                    for (int j = 0; j < m; j++) {
-                        ys.put(base + j, ys.get(base + j) + delta[j]);
-                    }
+                gemm(false, true, count, r, n, 1f, xg, aw == null ? t.a[slot] : aw, 0f, zg);
+                gemm(false, true, count, m, r, t.scales[slot], zg, bw == null ? t.b[slot] : bw, 0f, dg);
+            }
+            java.nio.FloatBuffer dgb = dg.position(0).limit((long) count * m).asBuffer();
+            for (int i = 0; i < count; i++) {
+                int base = index.rowOf(slot, i) * m;
+                dgb.get(i * m, row, 0, m);
+                for (int j = 0; j < m; j++) {
+                    ys.put(base + j, ys.get(base + j) + row[j]);
                 }
             }
         }
         x.limit(x.capacity());
         y.limit(y.capacity());
+    }
+
+    private final FloatPointer[] groupScratch = new FloatPointer[3];
+
+    /** Scratch block {@code which} of at least {@code elements} floats, kept for the next calls. */
+    private FloatPointer groupScratch(int which, long elements) {
+        FloatPointer p = groupScratch[which];
+        if (p == null || p.capacity() < elements) {
+            if (p != null) {
+                p.close();
+            }
+            p = new FloatPointer(Math.max(1, elements));
+            groupScratch[which] = p;
+        }
+        return p.position(0).limit(p.capacity());
     }
 
     @Override
@@ -463,6 +481,12 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void close() {
-        // Nothing held beyond the matrices, which their owner frees.
+        // Beyond the matrices, which their owner frees, only the grouped call's scratch blocks.
+        for (int i = 0; i < groupScratch.length; i++) {
+            if (groupScratch[i] != null) {
+                groupScratch[i].close();
+                groupScratch[i] = null;
+            }
+        }
     }
 }
