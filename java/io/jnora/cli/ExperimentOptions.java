@@ -1,7 +1,6 @@
 package io.jnora.cli;
 
 import io.jnora.NoraContext;
-import io.jnora.backend.CpuBackend;
 import io.jnora.init.ScaleMode;
 import io.jnora.train.AdamWConfig;
 import io.jnora.train.InvalidHyperparameterException;
@@ -117,14 +116,7 @@ final class ExperimentOptions {
 
     /** Runs {@code work} with the OpenBLAS thread count set (process-wide, so restored afterwards). */
     <T> T withBlasThreads(Supplier<T> work) {
-        CpuBackend.ensureOpenBlas();
-        int previous = openblas_nolapack.blas_get_num_threads();
-        openblas_nolapack.blas_set_num_threads(blasThreads);
-        try {
-            return work.get();
-        } finally {
-            openblas_nolapack.blas_set_num_threads(previous);
-        }
+        return BlasThreads.with(blasThreads, work);
     }
 
     /** Parses a comma-separated list of positive integers, naming the option in the error. */

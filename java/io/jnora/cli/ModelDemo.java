@@ -5,7 +5,6 @@ import io.jnora.NoraContext;
 import io.jnora.adapter.AdapterSet;
 import io.jnora.adapter.LayerReport;
 import io.jnora.aira.OutlierRatio;
-import io.jnora.backend.CpuBackend;
 import io.jnora.init.InnerInit;
 import io.jnora.init.NoraConfig;
 import io.jnora.init.ScaleMode;
@@ -73,15 +72,7 @@ final class ModelDemo {
         if (o.blasThreads < 1) {
             throw new IllegalArgumentException("--blas-threads must be at least 1, got " + o.blasThreads);
         }
-        // The thread count is process-wide: restored afterwards (the demo also runs inside tests).
-        CpuBackend.ensureOpenBlas();
-        int previousThreads = openblas_nolapack.blas_get_num_threads();
-        openblas_nolapack.blas_set_num_threads(o.blasThreads);
-        try {
-            runModel(backend, shape, o, out, err);
-        } finally {
-            openblas_nolapack.blas_set_num_threads(previousThreads);
-        }
+        BlasThreads.with(o.blasThreads, () -> runModel(backend, shape, o, out, err));
     }
 
     private static void runModel(Backend backend, LayerShapeOptions shape, Options o, PrintWriter out, PrintWriter err) {

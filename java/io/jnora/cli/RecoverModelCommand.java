@@ -6,7 +6,6 @@ import io.jnora.NoraContext;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
 import io.jnora.aira.AllocationStrategy;
-import io.jnora.backend.CpuBackend;
 import io.jnora.init.NoraConfig;
 import io.jnora.init.ScaleMode;
 import io.jnora.io.SafetensorsWriter;
@@ -159,15 +158,7 @@ final class RecoverModelCommand implements Callable<Integer> {
         if (compare && out != null) {
             throw new IllegalArgumentException("--out writes one allocation's adapters; drop it or --compare-allocations");
         }
-        // The thread count is process-wide: restored afterwards (the command also runs inside tests).
-        CpuBackend.ensureOpenBlas();
-        int previousThreads = openblas_nolapack.blas_get_num_threads();
-        openblas_nolapack.blas_set_num_threads(blasThreads);
-        try {
-            run(pruning, strategy, adapter, parameters, stdout, err);
-        } finally {
-            openblas_nolapack.blas_set_num_threads(previousThreads);
-        }
+        BlasThreads.with(blasThreads, () -> run(pruning, strategy, adapter, parameters, stdout, err));
         stdout.flush();
         return 0;
     }
