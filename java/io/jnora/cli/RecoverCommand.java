@@ -3,6 +3,7 @@ package io.jnora.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
 import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
@@ -89,6 +90,11 @@ final class RecoverCommand implements Callable<Integer> {
 
     @Option(names = "--dropout", defaultValue = "0", description = "Dropout on the adapter input (default: ${DEFAULT-VALUE}).")
     double dropout;
+
+    @Option(names = "--precision", defaultValue = "float32", paramLabel = "float32|bfloat16|float16",
+            description = "Precision of the trained layer's base, outer factors and rows; the inner factors and the"
+                    + " optimiser stay float32 (default: ${DEFAULT-VALUE}).")
+    String precision;
 
     @Option(names = "--progress-every", defaultValue = "50", description = "Progress line every N steps (default: ${DEFAULT-VALUE}).")
     int progressEvery;
@@ -204,6 +210,7 @@ final class RecoverCommand implements Callable<Integer> {
             LayerRecovery.Builder job = LayerRecovery.builder(ctx).weight(w.values(), m, n).pruning(pruning)
                     .calibration(calibIn.values(), calibIn.rows()).adapter(adapter).optimizer(optimizer)
                     .batchRows(batchRows).dropout(dropout).seed(seed).layerName(layer)
+                    .precision(OptionValues.parseEnum(Precision.class, precision, "--precision"))
                     .progress(progressEvery, r -> {
                         err.printf("recover: step %d/%d  loss %.4e  ‖g‖ %.3e%s  lr %.3e%n", r.step(), steps, r.loss(),
                                 r.gradientNorm(), r.clipped() ? " (clipped)" : "", r.learningRate());
@@ -231,9 +238,10 @@ final class RecoverCommand implements Callable<Integer> {
         out.printf("layer %s: W %d×%d, pruned %s (%s); adapter r = %d, r_in = %d (%d trainable), s = %s, %s scaling%n",
                 layer, m, n, pruning, pruned, a.outerRank(), a.innerRank(), 2L * a.outerRank() * a.innerRank(), a.scale(),
                 a.scaleMode());
-        out.printf("training: %d AdamW steps of %d rows from %d calibration rows in %.2f s (lr %s, %s), final loss %.4e%n",
-                r.steps(), Math.min(batchRows, r.trainRows()), r.trainRows(), r.seconds(), optimizer.learningRate(),
-                optimizer.schedule(), r.finalLoss());
+        out.printf("training: %d AdamW steps of %d rows from %d calibration rows in %.2f s (lr %s, %s), final loss %.4e"
+                + "%s%n", r.steps(), Math.min(batchRows, r.trainRows()), r.trainRows(), r.seconds(),
+                optimizer.learningRate(), optimizer.schedule(), r.finalLoss(),
+                "float32".equalsIgnoreCase(precision.trim()) ? "" : ", layer in " + precision.trim().toLowerCase(Locale.ROOT));
         out.printf("held-out output error ‖X_t (W_base + ΔW − W)ᵀ‖_F / ‖X_t Wᵀ‖_F on %d rows (%s):%n", r.testRows(),
                 r.heldOutGiven() ? "--test" : "the last 10% of --calib");
         out.printf("  before   %.6g%n", r.errorBefore());
@@ -254,6 +262,7 @@ final class RecoverCommand implements Callable<Integer> {
         record.put("weight", weight);
         record.put("optimizer_state", state.toString());
         record.put("steps", report.steps());
+        record.put("precision", precision.trim().toLowerCase(Locale.ROOT));
         record.put("error_before", report.errorBefore());
         record.put("error_after", report.errorAfter());
         record.put("error_optimum", report.errorOptimum());

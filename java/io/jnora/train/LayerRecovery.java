@@ -3,6 +3,8 @@ package io.jnora.train;
 import io.jnora.Matrix;
 import io.jnora.NestedLinear;
 import io.jnora.NoraContext;
+import io.jnora.Precision;
+import io.jnora.TensorOps;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.init.InnerInit;
 import io.jnora.init.NestedAdapterWeights;
@@ -72,6 +74,12 @@ public final class LayerRecovery implements AutoCloseable {
     private final Consumer<HeldOutError> evaluation;
     private final NestedLinear layer;  // base −D: its output is the output error itself
     private final Trainer trainer;
+    private final Precision precision;
+    private final NoraContext context;
+    // A half layer's copies of the float32 rows the job hands out (kept between steps).
+    private Matrix halfInput;
+    private Matrix halfTestInput;
+    private Matrix halfTestOutput;
     private RecoveryReport report;
     private boolean closed;
 
@@ -85,6 +93,8 @@ public final class LayerRecovery implements AutoCloseable {
         this.progress = b.progress;
         this.evaluateEvery = b.evaluateEvery;
         this.evaluation = b.evaluation;
+        this.precision = b.precision;
+        this.context = b.context;
 
         RecoveryRows rows = new RecoveryRows(b.calibration, b.calibrationCount, b.heldOut, b.heldOutCount, n, b.batchRows);
         job = new RecoveryJob(b.context, b.weight, m, n, b.pruning, rows);
@@ -92,7 +102,7 @@ public final class LayerRecovery implements AutoCloseable {
         optimumCorrection = job.optimumCorrection(adapter.innerRank());
         layer = NestedLinear.builder(b.context).baseWeight(job.negatedDifference(), m, n)
                 .ranks(adapter.outerRank(), adapter.innerRank()).outerA(outer.outerA()).outerB(outer.outerB())
-                .innerA(outer.innerA()).innerB(outer.innerB()).scale(outer.scale()).build();
+                .innerA(outer.innerA()).innerB(outer.innerB()).scale(outer.scale()).precision(precision).build();
         try {
             trainer = Trainer.builder(b.context).layer(b.layerName, layer).optimizer(optimizer).dropout(b.dropout)
                     .seed(b.seed).build();
@@ -118,14 +128,52 @@ public final class LayerRecovery implements AutoCloseable {
             return report;
         }
         report = job.run(optimumCorrection, steps, seed, (s, x, zero) -> {
-            StepReport r = trainer.regressionStep(x, zero);
+            StepReport r = trainer.regressionStep(inLayerPrecision(x), zero);
             if (progress != null && (s % progressEvery == 0 || s == steps)) {
                 progress.accept(r);
             }
             return r.loss();
-        }, (x, y) -> layer.forward(x, y, io.jnora.Association.AUTO), this::requireFiniteFactors, evaluateEvery,
-                evaluation);
+        }, this::forwardFloat32, this::requireFiniteFactors, evaluateEvery, evaluation);
         return report;
+    }
+
+    /** X as the layer takes it: itself in float32, else a copy rounded to the layer's precision. */
+    private Matrix inLayerPrecision(Matrix x) {
+        if (precision == Precision.FLOAT32) {
+            return x;
+        }
+        if (halfInput == null || halfInput.rows() != x.rows()) {
+            close(halfInput);
+            halfInput = null;
+            halfInput = context.zeros(x.rows(), n, precision);
+        }
+        TensorOps.convert(x, halfInput);
+        return halfInput;
+    }
+
+    /** The layer's output (the output error) for float32 rows into a float32 Y, in the layer's precision between. */
+    private void forwardFloat32(Matrix x, Matrix y) {
+        if (precision == Precision.FLOAT32) {
+            layer.forward(x, y, io.jnora.Association.AUTO);
+            return;
+        }
+        if (halfTestInput == null || halfTestInput.rows() != x.rows()) {
+            close(halfTestInput);
+            close(halfTestOutput);
+            halfTestInput = null;
+            halfTestOutput = null;
+            halfTestInput = context.zeros(x.rows(), n, precision);
+            halfTestOutput = context.zeros(x.rows(), m, precision);
+        }
+        TensorOps.convert(x, halfTestInput);
+        layer.forward(halfTestInput, halfTestOutput, io.jnora.Association.AUTO);
+        TensorOps.convert(halfTestOutput, y);
+    }
+
+    private static void close(Matrix m) {
+        if (m != null) {
+            m.close();
+        }
     }
 
     /**
@@ -184,7 +232,20 @@ public final class LayerRecovery implements AutoCloseable {
         return new AdapterLayer(name, m, n, cfg.outerRank(), cfg.innerRank(), cfg.alpha(), cfg.rule().metadataName(),
                 outer.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(), cfg.split().metadataName(),
                 outer.svdUsed() == null ? "none" : outer.svdUsed().name().toLowerCase(java.util.Locale.ROOT),
-                outer.outerA(), outer.outerB(), layer.innerA().toArray(), layer.innerB().toArray(), null, null);
+                outerFactor(outer.outerA()), outerFactor(outer.outerB()), layer.innerA().toArray(),
+                layer.innerB().toArray(), null, null);
+    }
+
+    /** The outer factor as the trained layer held it: rounded to a half layer's precision. */
+    private float[] outerFactor(float[] values) {
+        if (precision == Precision.FLOAT32) {
+            return values;
+        }
+        float[] out = new float[values.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = precision.round(values[i]);
+        }
+        return out;
     }
 
     private void requireOpen() {
@@ -201,6 +262,9 @@ public final class LayerRecovery implements AutoCloseable {
         closed = true;
         trainer.close();
         layer.close();
+        close(halfInput);
+        close(halfTestInput);
+        close(halfTestOutput);
     }
 
     /** The recovery job's inputs and settings; validated at {@link #build()}, which does the init work. */
@@ -219,6 +283,7 @@ public final class LayerRecovery implements AutoCloseable {
         private Integer steps;
         private int batchRows = DEFAULT_BATCH_ROWS;
         private double dropout;
+        private Precision precision = Precision.FLOAT32;
         private long seed = 0x5eedL;
         private String layerName = "layer";
         private int progressEvery = 50;
@@ -287,6 +352,17 @@ public final class LayerRecovery implements AutoCloseable {
 
         public Builder dropout(double p) {
             this.dropout = p;
+            return this;
+        }
+
+        /**
+         * The trained layer's precision (default FLOAT32): bfloat16 or float16 hold its base (the
+         * difference D) and outer factors and take its rows in 2 bytes, as the model would run it;
+         * the inner factors, the loss and the optimiser stay float32 (float16 steps are loss-scaled,
+         * see {@link Trainer}). No dropout with them.
+         */
+        public Builder precision(Precision p) {
+            this.precision = Objects.requireNonNull(p, "precision");
             return this;
         }
 

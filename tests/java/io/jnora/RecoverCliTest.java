@@ -112,6 +112,25 @@ class RecoverCliTest {
         assertEquals(1e-2, s.optimizer().learningRate());
     }
 
+    /** The layer trained in bfloat16 (its base D, outer factors and rows in 2 bytes) still recovers. */
+    @Test
+    void recoverTrainsAHalfPrecisionLayer() throws Exception {
+        Path in = inputs();
+        Path out = dir.resolve("recovered-bf16.safetensors");
+        CliRun r = CliRun.of(args(in, out, "--precision", "bfloat16"));
+        assertEquals(0, r.status(), r.err());
+        double before = figure(r.out(), "before");
+        double after = figure(r.out(), "after");
+        double optimum = figure(r.out(), "optimum");
+        assertTrue(after < before / 2 && after <= optimum * 1.2, r.out());
+        assertTrue(r.out().contains("layer in bfloat16"), r.out());
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            JsonNode record = new ObjectMapper().readTree(f.metadata().get("jnora_recover"));
+            assertEquals("bfloat16", record.get("precision").asText());
+        }
+        assertEquals(2, CliRun.of(args(in, dir.resolve("x.safetensors"), "--precision", "float8")).status());
+    }
+
     @Test
     void badSettingsAreExit2WithOneLineAndNothingWritten() throws Exception {
         Path in = inputs();

@@ -103,6 +103,33 @@ class LayerRecoveryTest {
     }
 
     /**
+     * A layer trained in bfloat16 or float16 (base D, outer factors and rows in 2 bytes; float16
+     * loss-scaled) recovers like the float32 one, and the adapter it hands out carries the outer
+     * factors as it held them (rounded to its precision).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = io.jnora.Precision.class, names = {"BFLOAT16", "FLOAT16"})
+    void halfPrecisionLayersRecover(io.jnora.Precision p) {
+        SyntheticLayer s = SyntheticLayer.random(SEED, 50, 40, 8, 3, 1f);
+        float[] x = s.inputs(SEED + 1, 600);
+        LayerRecovery.Builder settings = LayerRecovery.builder(ctx).weight(s.baseWeight, 50, 40)
+                .pruning(Pruning.magnitude(0.5)).calibration(x, 600).adapter(whitened(8, 3)).steps(200).seed(SEED);
+        RecoveryReport full;
+        try (LayerRecovery job = settings.build()) {
+            full = job.run();
+        }
+        try (LayerRecovery job = settings.precision(p).build()) {
+            RecoveryReport r = job.run();
+            String why = p + " " + r + " against float32 " + full + " (seed " + SEED + ")";
+            assertTrue(r.errorAfter() < 0.5 * r.errorBefore(), why);
+            assertTrue(r.errorAfter() <= 1.05 * full.errorAfter(), why);
+            for (float v : job.adapterLayer("layer").outerA()) {
+                assertEquals(p.round(v), v, 0f, p + ": an outer factor value not of the layer's precision");
+            }
+        }
+    }
+
+    /**
      * Measured on its own training rows the closed form is the minimum over every rank-r_in correction
      * (up to its λ = 1e-8 ridge), so no training run beats it there: a check of the optimum itself.
      */
