@@ -150,6 +150,15 @@ public final class NestedLinear implements AutoCloseable {
         Checks.requireShape(op, "Y", y, t, m, "T×m for X " + x.shape() + " and W_base " + baseWeight.shape());
         requireMask(op, x, mask);
         Association chosen = association == Association.AUTO ? cheaperAssociation(t) : association;
+        if (context.insideCapturedStep()) {
+            // Merged or not is decided here, once, for a recorded graph: a replay after merge() or
+            // unmerge() would add the adapter twice or not at all, so it is refused.
+            final boolean recordedMerged = isMerged();
+            context.checkBeforeReplay(() -> !closed && isMerged() != recordedMerged
+                    ? "its " + this + " was " + (recordedMerged ? "unmerged" : "merged") + " since it was recorded;"
+                            + " capture it again"
+                    : null);
+        }
         if (half != null) {
             requirePrecision(op, "X", x);
             requirePrecision(op, "Y", y);

@@ -180,7 +180,9 @@ public final class NoraContext implements AutoCloseable {
      * refuses, while the capture is open, what its graph could not follow (a higher rank, a larger
      * batch, another row count) with an {@link IllegalStateException}. {@link TensorOps#adamwStep}
      * cannot be part of a step (its update number and learning rate are host values a graph would
-     * freeze) and says so.
+     * freeze) and says so; nor can a registry's stageRows/add/remove, nor the replay of another
+     * captured step. While a step is being recorded nothing else may use this context: on CUDA the
+     * recording takes in whatever reaches the stream, from any thread.
      *
      * <p>A replay reaches the memory of every matrix the step used and of the layers and registries
      * it went through. Once one of them is closed, {@link CapturedWork#replay()} refuses, before
@@ -230,11 +232,15 @@ public final class NoraContext implements AutoCloseable {
         }
         CapturedWork owned = new CapturedWork() {
             private boolean closed;
-            private final Supplier<String> closedDescription = () -> closed ? "a captured step" : null;
 
             @Override
             public void replay() {
-                noteUse(closedDescription);  // a step being recorded or run that replays this one uses it
+                if (insideCapturedStep()) {
+                    // On CUDA a graph launched into a recording becomes a graph inside a graph, whose
+                    // memory nodes and row indices nothing here would keep alive: refused everywhere.
+                    throw new IllegalStateException("NoraContext.capture: a captured step cannot replay another"
+                            + " captured step; record the work of both in one capture");
+                }
                 if (closed) {
                     throw new IllegalStateException("CapturedWork is closed");
                 }
@@ -264,9 +270,6 @@ public final class NoraContext implements AutoCloseable {
                 }
                 if (scope.touched) {
                     scope.dropClosed();  // the run's own temporaries, closed by the step itself
-                }
-                if (outer != null && outerThread == Thread.currentThread()) {
-                    outer.include(scope);  // ... and what this one uses
                 }
             }
 
@@ -306,7 +309,7 @@ public final class NoraContext implements AutoCloseable {
      */
     public boolean whileCapturing(Runnable whenClosed, Runnable afterRecording) {
         CaptureScope scope = capture;
-        if (scope == null) {
+        if (scope == null || captureThread != Thread.currentThread()) {
             return false;
         }
         if (whenClosed != null) {
@@ -339,7 +342,7 @@ public final class NoraContext implements AutoCloseable {
      */
     public boolean checkBeforeReplay(Supplier<String> problem) {
         CaptureScope scope = capture;
-        if (scope == null) {
+        if (scope == null || captureThread != Thread.currentThread()) {
             return false;
         }
         scope.replayChecks.add(problem);
@@ -381,7 +384,7 @@ public final class NoraContext implements AutoCloseable {
             throw new JnoraException("NoraContext.retire: scratch " + old.shape() + " belongs to another context");
         }
         synchronized (retired) {
-            if (openCaptures > 0) {
+            if (openCaptures > 0 || capture != null) {  // a recording in progress holds it as well
                 retired.add(old);
                 return;
             }
@@ -425,21 +428,6 @@ public final class NoraContext implements AutoCloseable {
             touched = true;
             if (noted.add(component)) {
                 components.add(component);
-            }
-        }
-
-        /** Everything {@code inner} uses (a step that replays it). */
-        void include(CaptureScope inner) {
-            for (int i = 0; i < inner.replayChecks.size(); i++) {
-                if (noted.add(inner.replayChecks.get(i))) {
-                    replayChecks.add(inner.replayChecks.get(i));
-                }
-            }
-            for (int i = 0; i < inner.components.size(); i++) {
-                note(inner.components.get(i));
-            }
-            for (int i = 0; i < inner.matrices.size(); i++) {
-                note(inner.matrices.get(i));
             }
         }
 

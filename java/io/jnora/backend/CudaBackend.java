@@ -12,6 +12,7 @@ import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
 import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
+import static org.bytedeco.cuda.global.cublas.cublasSetWorkspace_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
@@ -57,6 +58,11 @@ public final class CudaBackend implements ComputeBackend {
     private final CUstream_st stream;
     private final boolean ownsStream;
     private final cublasContext cublas = new cublasContext();
+    // cuBLAS's workspace, given to it rather than left to its own: without one, cuBLAS 12.2+ allocates
+    // with cudaMallocAsync inside a stream capture, which puts memory nodes into the graph (and those
+    // are refused in child graphs). 32 MiB is what the cuBLAS documentation asks for on Hopper.
+    private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
+    private Pointer cublasWorkspace;
     private final JnoraNative.jnora_context kernels = new JnoraNative.jnora_context();
     private final FloatPointer alphaHost = new FloatPointer(1);
     private final FloatPointer betaHost = new FloatPointer(1);
@@ -112,6 +118,9 @@ public final class CudaBackend implements ComputeBackend {
         try {
             cublasCheck(cublasCreate_v2(cublas), "cublasCreate");
             cublasCheck(cublasSetStream_v2(cublas, stream), "cublasSetStream");
+            // After cublasSetStream, which resets the workspace to cuBLAS's default.
+            cublasWorkspace = deviceBytes(CUBLAS_WORKSPACE_BYTES, "the cuBLAS workspace");
+            cublasCheck(cublasSetWorkspace_v2(cublas, cublasWorkspace, CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
             NativeLibrary.check(JnoraNative.jnora_create(kernels), "jnora_create");
             NativeLibrary.check(JnoraNative.jnora_set_stream(kernels, stream), "jnora_set_stream");
         } catch (RuntimeException e) {
@@ -121,6 +130,9 @@ public final class CudaBackend implements ComputeBackend {
             }
             if (!cublas.isNull()) {
                 cublasDestroy_v2(cublas);
+            }
+            if (cublasWorkspace != null && !cublasWorkspace.isNull()) {
+                cudaFree(cublasWorkspace);
             }
             if (ownsStream) {
                 cudaStreamDestroy(stream);
@@ -818,6 +830,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
+        cudaFree(cublasWorkspace);  // after the handle that used it
         if (ownsStream) {
             cudaStreamDestroy(stream);
         }

@@ -30,7 +30,7 @@ final class CudaGraphCapture implements CapturedWork {
                 "cudaStreamBeginCapture");
         try {
             work.run();
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {  // anything, checked ones thrown sneakily too: the stream must leave capture mode
             cudaStreamEndCapture(backend.stream(), graph);  // ends the (invalidated) capture on the stream
             if (!graph.isNull()) {
                 cudaGraphDestroy(graph);
@@ -66,9 +66,12 @@ final class CudaGraphCapture implements CapturedWork {
             return;
         }
         closed = true;
-        backend.synchronize();  // a replay still queued uses the graph
-        cudaGraphExecDestroy(exec);
-        cudaGraphDestroy(graph);
-        backend.graphClosed();
+        try {
+            backend.synchronize();  // a replay still queued uses the graph
+        } finally {  // even if the stream reports an error: the graph and its hold on scratch go
+            cudaGraphExecDestroy(exec);
+            cudaGraphDestroy(graph);
+            backend.graphClosed();
+        }
     }
 }

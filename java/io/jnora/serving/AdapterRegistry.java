@@ -109,6 +109,7 @@ public final class AdapterRegistry implements AutoCloseable {
     /** Adds effective factors A (rank×n) and B (m×rank) with scale s; returns the adapter's index. */
     public synchronized int add(String name, float[] a, float[] b, int rank, float scale) {
         requireOpen();
+        requireOutsideCapturedStep("add");
         if (byName.containsKey(name)) {
             throw new IllegalArgumentException("AdapterRegistry.add: an adapter named '" + name + "' is already resident");
         }
@@ -131,12 +132,21 @@ public final class AdapterRegistry implements AutoCloseable {
         }
         int index = freeSlot(name);
         Matrix am = context.matrix(rank, n, a, precision);
-        Matrix bm = context.matrix(m, rank, b, precision);
+        Matrix bm = null;
+        try {
+            bm = context.matrix(m, rank, b, precision);
+            table.set(index, context.storageOf(am), context.storageOf(bm), rank, scale);  // first: it may fail
+        } catch (RuntimeException e) {
+            am.close();
+            if (bm != null) {
+                bm.close();
+            }
+            throw e;
+        }
         Slot slot = new Slot(name, index, rank, scale, am, bm);
         slots[index] = slot;
         byName.put(name, slot);
         bytesInUse += bytes;
-        table.set(index, context.storageOf(am), context.storageOf(bm), rank, scale);
         return index;
     }
 
@@ -148,11 +158,13 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     public synchronized void remove(String name) {
         requireOpen();
-        Slot slot = byName.remove(name);
+        requireOutsideCapturedStep("remove");
+        Slot slot = byName.get(name);
         if (slot == null) {
             throw new JnoraException("AdapterRegistry.remove: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
         }
-        table.clear(slot.index());
+        table.clear(slot.index());  // first: if it fails, the adapter stays resident on both sides
+        byName.remove(name);
         slots[slot.index()] = null;
         bytesInUse -= slot.bytes();
         slot.a().close();
@@ -209,6 +221,7 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     public synchronized void stageRows(int[] rowAdapter) {
         requireOpen();
+        requireOutsideCapturedStep("stageRows");
         for (int t = 0; t < rowAdapter.length; t++) {
             int a = rowAdapter[t];
             if (a < -1 || a >= slots.length || (a >= 0 && slots[a] == null)) {
@@ -268,12 +281,22 @@ public final class AdapterRegistry implements AutoCloseable {
             capturedMaxRank = capturedBatches == 1 ? maxRank : Math.max(capturedMaxRank, maxRank);
             // The graph's grids and Y are for this many rows: a replay after staging another count
             // (legitimate between graphs of several batch sizes) is refused, not run on the wrong rows.
+            // Its grids, scratch and shared memory are for the largest rank at recording: a larger
+            // one since (possible once another graph with a larger rank let add() through) is refused,
+            // as is any adapter at all for a graph recorded with none (it launched nothing for them).
             final int recordedRows = x.rows();
+            final int recordedMaxRank = maxRank;
             context.checkBeforeReplay(() -> {
                 synchronized (this) {
                     int now = rowIndex == null ? 0 : rowIndex.rows();
-                    return now == recordedRows ? null : "its AdapterRegistry batch was recorded for " + recordedRows
-                            + " rows but " + now + " are staged; stage " + recordedRows + " rows before this replay";
+                    if (now != recordedRows) {
+                        return "its AdapterRegistry batch was recorded for " + recordedRows + " rows but " + now
+                                + " are staged; stage " + recordedRows + " rows before this replay";
+                    }
+                    int rank = closed ? 0 : table.maxRank();
+                    return rank <= recordedMaxRank && (recordedMaxRank > 0 || rank == 0) ? null
+                            : "its AdapterRegistry batch was recorded with adapters of rank up to " + recordedMaxRank
+                                    + " and one of rank " + rank + " was added since; capture it again";
                 }
             });
         }
@@ -335,6 +358,18 @@ public final class AdapterRegistry implements AutoCloseable {
         return "AdapterRegistry (W " + m + "×" + n + ")";
     }
 
+    /**
+     * Staging rows and changing the adapters upload to the device and wait for it: inside a captured
+     * step that would be recorded (or break the recording) on CUDA, so it is refused on every backend.
+     */
+    private void requireOutsideCapturedStep(String operation) {
+        if (context.insideCapturedStep()) {
+            throw new IllegalStateException("AdapterRegistry." + operation + ": cannot be part of a captured step"
+                    + " (NoraContext.capture); stage rows and change adapters between replays, and capture"
+                    + " applyStaged");
+        }
+    }
+
     private void requireOpen() {
         context.noteUse(closedDescription);
         if (closed) {
@@ -351,6 +386,7 @@ public final class AdapterRegistry implements AutoCloseable {
             remove(name);
         }
         closed = true;
+        backend.synchronize();  // a replay still queued reads the table and the row index
         table.close();
         baseWeight.close();
         if (scratch != null) {
