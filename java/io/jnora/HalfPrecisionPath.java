@@ -146,10 +146,12 @@ final class HalfPrecisionPath implements AutoCloseable {
     private FloatPointer scratch(int rows) {
         long needed = (long) Math.max(rows, 1) * Math.max(r, rIn);
         if (halfScratch == null || halfScratch.size() < needed) {
+            int grown = 0;
             if (halfScratch != null) {
+                grown = halfScratch.rows() + halfScratch.rows() / 2;  // at least 1.5×: see Workspace.ensure
                 context.retire(halfScratch);  // a captured step may still use it (NoraContext.retire)
             }
-            halfScratch = context.allocate(Math.max(rows, 1), Math.max(r, rIn), p);
+            halfScratch = context.allocate(Math.max(Math.max(rows, 1), grown), Math.max(r, rIn), p);
         }
         return halfScratch.storage();
     }

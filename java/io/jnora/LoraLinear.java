@@ -155,12 +155,14 @@ public final class LoraLinear implements AutoCloseable {
         if (z != null && z.rows() >= rows) {
             return;
         }
+        int capacity = rows;
         if (z != null) {
+            capacity = Math.max(rows, z.rows() + z.rows() / 2);  // at least 1.5×: see Workspace.ensure
             context.retire(z);  // a captured step may still use them (NoraContext.retire)
             context.retire(dz);
         }
-        z = context.allocate(rows, k);
-        dz = context.allocate(rows, k);
+        z = context.allocate(capacity, k);
+        dz = context.allocate(capacity, k);
     }
 
     private void requireInput(String operation, Matrix x) {

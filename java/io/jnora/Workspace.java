@@ -24,8 +24,11 @@ final class Workspace implements AutoCloseable {
         if (rows <= capacityRows) {
             return;
         }
+        int previous = capacityRows;
         retireChain();
-        int capacity = Math.max(rows, 1);
+        // At least 1.5× the last: batch sizes that creep up one row at a time (prefill lengths while
+        // a decode graph is open and keeps every outgrown chain) cost a few chains, not one per size.
+        int capacity = Math.max(Math.max(rows, 1), previous + previous / 2);
         z1Matrix = context.allocate(capacity, r);
         z2Matrix = context.allocate(capacity, rIn);
         z3Matrix = context.allocate(capacity, r);
@@ -50,7 +53,8 @@ final class Workspace implements AutoCloseable {
         if (maskedMatrix != null) {
             context.retire(maskedMatrix);
         }
-        maskedMatrix = context.allocate(Math.max(rows, 1), cols);
+        int grownRows = maskedMatrix == null ? 0 : maskedMatrix.rows() + maskedMatrix.rows() / 2;
+        maskedMatrix = context.allocate(Math.max(Math.max(rows, 1), grownRows), cols);
         masked = maskedMatrix.pointer();
         maskedCapacity = maskedMatrix.size();
     }
