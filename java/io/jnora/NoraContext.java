@@ -31,8 +31,9 @@ public final class NoraContext implements AutoCloseable {
     private final Set<Matrix> liveMatrices = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
     private final Set<AutoCloseable> liveResources =
             Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
-    private CaptureScope capture;  // non-null while capture() records a step
-    private Thread captureThread;  // the thread recording it
+    // Volatile: another thread that touches the context meanwhile must see a recording to refuse.
+    private volatile CaptureScope capture;  // non-null while capture() records a step
+    private volatile Thread captureThread;  // the thread recording it
     // The scope that notes what a step uses, and the thread running the step: set while capture()
     // records it and while a replay runs it again (the CPU's replays run the step's own code).
     private CaptureScope noting;
@@ -368,6 +369,12 @@ public final class NoraContext implements AutoCloseable {
 
     /** The same for a matrix whose memory is taken ({@link Matrix#storage()}). */
     void noteUse(Matrix matrix) {
+        Thread recording = captureThread;
+        if (recording != null && recording != Thread.currentThread()) {
+            // On CUDA the recording would take this thread's work into its graph (or be broken by it).
+            throw new IllegalStateException("NoraContext: thread '" + recording.getName() + "' is recording a step"
+                    + " (capture) on this context; nothing else may use it until the recording ends");
+        }
         CaptureScope scope = noting;
         if (scope != null && notingThread == Thread.currentThread()) {
             scope.note(matrix);

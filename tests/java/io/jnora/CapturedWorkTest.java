@@ -202,6 +202,42 @@ class CapturedWorkTest {
         }
     }
 
+    /** While one thread records a step, another thread's use of the context is refused, not recorded. */
+    @Test
+    void anotherThreadIsRefusedWhileAStepIsRecorded() throws Exception {
+        GpuTests.requireCuda("CapturedWorkTest");
+        try (NoraContext ctx = NoraContext.create(Backend.CUDA); Matrix a = ctx.zeros(4, 4); Matrix b = ctx.zeros(4, 4)) {
+            java.util.concurrent.CountDownLatch recording = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch tried = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicReference<Throwable> other = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread t = new Thread(() -> {
+                try {
+                    recording.await();
+                    TensorOps.multiplyAdd(1f, b, null, 0f, b);
+                } catch (Throwable e) {
+                    other.set(e);
+                } finally {
+                    tried.countDown();
+                }
+            }, "other");
+            t.start();
+            try (CapturedWork step = ctx.capture(() -> {
+                TensorOps.multiplyAdd(2f, a, null, 0f, a);
+                recording.countDown();
+                try {
+                    tried.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            })) {
+                step.replay();
+            }
+            t.join();
+            assertTrue(other.get() instanceof IllegalStateException
+                    && other.get().getMessage().contains("is recording a step"), String.valueOf(other.get()));
+        }
+    }
+
     /** A forward recorded unmerged is refused after merge() (the graph would add the adapter twice). */
     @Test
     void aCudaGraphOfAForwardIsRefusedAfterMerge() {
