@@ -5,14 +5,11 @@ import io.jnora.NoraContext;
 import io.jnora.ShapeMismatchException;
 import io.jnora.adapter.AdapterLayer;
 import io.jnora.adapter.NestedAdapterFile;
-import io.jnora.init.InnerInit;
 import io.jnora.init.NestedAdapterWeights;
 import io.jnora.init.NestedInitializer;
 import io.jnora.init.NoraConfig;
 import io.jnora.init.OutputError;
 import io.jnora.init.ScaleMode;
-import io.jnora.init.ScalingRule;
-import io.jnora.init.SvdMethod;
 import io.jnora.stats.ActivationStats;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -39,36 +36,9 @@ final class InitCommand implements Callable<Integer> {
             description = "Calibration activations (N×n; leading dimensions are flattened into rows).")
     String calib;
 
-    @Option(names = "--rank", required = true, description = "Outer rank r.")
-    int rank;
-
-    @Option(names = "--inner-rank", required = true, description = "Inner (trainable) rank r_in.")
-    int innerRank;
-
-    @Option(names = "--scale-mode", defaultValue = "mean-abs", paramLabel = "none|mean-abs|rms|whiten",
-            description = "Input scaling of the SVD (default: ${DEFAULT-VALUE}).")
-    String scaleMode;
-
-    @Option(names = "--alpha-exp", description = "Exponent of mean-abs (default 0.5).")
-    Double alphaExp;
-
-    @Option(names = "--whiten-lambda", description = "Ridge λ of whiten, relative to tr(C)/n (default 1e-3).")
-    Double whitenLambda;
-
-    @Option(names = "--svd", defaultValue = "auto", paramLabel = "auto|exact|randomized",
-            description = "SVD method; auto is randomized when r ≤ min(m, n)/4 (default: ${DEFAULT-VALUE}).")
-    String svd;
-
     @Option(names = "--init", defaultValue = "zero", paramLabel = "zero|sigma|random-outer",
             description = "Inner init (default: ${DEFAULT-VALUE}).")
     String init;
-
-    @Option(names = "--alpha", description = "α of the scaling rule (default r_in).")
-    Double alpha;
-
-    @Option(names = "--rule", defaultValue = "lora", paramLabel = "lora|rora",
-            description = "Scale s = α/r_in (lora) or α/√r_in (rora) (default: ${DEFAULT-VALUE}).")
-    String rule;
 
     @Option(names = "--layer", defaultValue = "layer", description = "The layer's name in the file (default: ${DEFAULT-VALUE}).")
     String layer;
@@ -80,6 +50,9 @@ final class InitCommand implements Callable<Integer> {
     Path out;
 
     @Mixin
+    AdapterOptions adapterOptions = new AdapterOptions("mean-abs");
+
+    @Mixin
     BackendOption backendOption;
 
     @Spec
@@ -89,15 +62,8 @@ final class InitCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ScaleMode mode = ScaleMode.parse(scaleMode,
-                scaleMode.trim().equalsIgnoreCase("whiten") ? whitenLambda : alphaExp);
-        NoraConfig.Builder builder = NoraConfig.builder().outerRank(rank).innerRank(innerRank).scaleMode(mode)
-                .svd(OptionValues.parseEnum(SvdMethod.class, svd, "--svd")).init(OptionValues.parseEnum(InnerInit.class, init, "--init"))
-                .rule(ScalingRule.parse(rule)).seed(seed);
-        if (alpha != null) {
-            builder.alpha(alpha);
-        }
-        NoraConfig cfg = builder.build();
+        NoraConfig cfg = adapterOptions.config(init, seed);
+        ScaleMode mode = cfg.scaleMode();
 
         TensorInputs.Weight weightIn = TensorInputs.weight("init", "--weight", weight);
         float[] w = weightIn.values();
@@ -130,15 +96,15 @@ final class InitCommand implements Callable<Integer> {
         int sampleRows = Math.min(rows, 1024);
         float[] sample = Arrays.copyOf(x, sampleRows * n);
         err.printf("init: %s SVD of a %d×%d weight at r = %d (%s scaling)...%n",
-                cfg.svd().resolve(m, n, rank).name().toLowerCase(Locale.ROOT), m, n, rank, mode);
+                cfg.svd().resolve(m, n, cfg.outerRank()).name().toLowerCase(Locale.ROOT), m, n, cfg.outerRank(), mode);
         err.flush();
         long start = System.nanoTime();
         NestedAdapterWeights weights = NestedInitializer.initialize(ctx, w, m, n, stats, cfg);
         double seconds = (System.nanoTime() - start) / 1e9;
         NestedAdapterFile.write(out, List.of(AdapterLayer.of(layer, weights)));
 
-        stdout.printf("layer %s: W %d×%d, r = %d, r_in = %d (%d trainable), s = %s (%s, α = %s)%n", layer, m, n, rank,
-                innerRank, 2L * rank * innerRank, weights.scale(), cfg.rule().metadataName(), cfg.alpha());
+        stdout.printf("layer %s: W %d×%d, r = %d, r_in = %d (%d trainable), s = %s (%s, α = %s)%n", layer, m, n, cfg.outerRank(),
+                cfg.innerRank(), 2L * cfg.outerRank() * cfg.innerRank(), weights.scale(), cfg.rule().metadataName(), cfg.alpha());
         stdout.printf("init %s, scale mode %s, svd %s, %.3f s%n", cfg.init().metadataName(), mode,
                 weights.svdUsed() == null ? "none" : weights.svdUsed().name().toLowerCase(Locale.ROOT), seconds);
         if (weights.singularValues() != null) {
@@ -146,7 +112,7 @@ final class InitCommand implements Callable<Integer> {
             stdout.printf("σ_1..σ_%d of W S: %s%s%n", Math.min(5, sv.length),
                     Arrays.toString(Arrays.copyOf(sv, Math.min(5, sv.length))), sv.length > 5 ? " ... σ_r = " + sv[sv.length - 1] : "");
         }
-        stdout.printf("output error of the rank-%d outer product on %d calibration rows: %.4e%n", rank, sampleRows,
+        stdout.printf("output error of the rank-%d outer product on %d calibration rows: %.4e%n", cfg.outerRank(), sampleRows,
                 OutputError.relative(sample, sampleRows, w, weights.outerProduct(), m, n));
         stdout.println("wrote " + out);
         stdout.flush();

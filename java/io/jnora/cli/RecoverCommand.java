@@ -10,8 +10,6 @@ import io.jnora.adapter.NestedAdapterFile;
 import io.jnora.init.InnerInit;
 import io.jnora.init.NoraConfig;
 import io.jnora.init.ScaleMode;
-import io.jnora.init.ScalingRule;
-import io.jnora.init.SvdMethod;
 import io.jnora.io.SafetensorsWriter;
 import io.jnora.train.AdamWConfig;
 import io.jnora.train.InvalidHyperparameterException;
@@ -99,36 +97,9 @@ final class RecoverCommand implements Callable<Integer> {
     @Option(names = "--progress-every", defaultValue = "50", description = "Progress line every N steps (default: ${DEFAULT-VALUE}).")
     int progressEvery;
 
-    @Option(names = "--rank", required = true, description = "Outer rank r.")
-    int rank;
-
-    @Option(names = "--inner-rank", required = true, description = "Inner (trainable) rank r_in.")
-    int innerRank;
-
-    @Option(names = "--scale-mode", defaultValue = "whiten", paramLabel = "none|mean-abs|rms|whiten",
-            description = "Input scaling of the SVD of W − W_base; whiten makes the optimum reachable (default: ${DEFAULT-VALUE}).")
-    String scaleMode;
-
-    @Option(names = "--alpha-exp", description = "Exponent of mean-abs (default 0.5).")
-    Double alphaExp;
-
-    @Option(names = "--whiten-lambda", description = "Ridge λ of whiten, relative to tr(C)/n (default 1e-3).")
-    Double whitenLambda;
-
-    @Option(names = "--svd", defaultValue = "auto", paramLabel = "auto|exact|randomized",
-            description = "SVD method (default: ${DEFAULT-VALUE}).")
-    String svd;
-
     @Option(names = "--init", defaultValue = "zero", paramLabel = "zero|random-outer",
             description = "Inner init; recovery starts at W_base, so not sigma (default: ${DEFAULT-VALUE}).")
     String init;
-
-    @Option(names = "--alpha", description = "α of the scaling rule (default r_in).")
-    Double alpha;
-
-    @Option(names = "--rule", defaultValue = "lora", paramLabel = "lora|rora",
-            description = "Scale s = α/r_in (lora) or α/√r_in (rora) (default: ${DEFAULT-VALUE}).")
-    String rule;
 
     @Option(names = "--layer", defaultValue = "layer", description = "The layer's name in the files (default: ${DEFAULT-VALUE}).")
     String layer;
@@ -144,6 +115,9 @@ final class RecoverCommand implements Callable<Integer> {
 
     @Option(names = "--state-out", description = "Where the optimiser state goes (default: OUT.optimizer.safetensors).")
     Path stateOut;
+
+    @Mixin
+    AdapterOptions adapterOptions = new AdapterOptions("whiten");
 
     @Mixin
     BackendOption backendOption;
@@ -163,14 +137,8 @@ final class RecoverCommand implements Callable<Integer> {
         int warmupSteps = warmup == null ? steps / 20 : warmup;
         AdamWConfig optimizer = AdamWConfig.builder().learningRate(lr).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .schedule(LearningRateSchedule.warmupCosine(warmupSteps, steps)).build();
-        ScaleMode mode = ScaleMode.parse(scaleMode, scaleMode.trim().equalsIgnoreCase("whiten") ? whitenLambda : alphaExp);
-        NoraConfig.Builder cfgBuilder = NoraConfig.builder().outerRank(rank).innerRank(innerRank).scaleMode(mode)
-                .svd(OptionValues.parseEnum(SvdMethod.class, svd, "--svd")).init(OptionValues.parseEnum(InnerInit.class, init, "--init"))
-                .rule(ScalingRule.parse(rule)).seed(seed);
-        if (alpha != null) {
-            cfgBuilder.alpha(alpha);
-        }
-        NoraConfig adapter = cfgBuilder.build();
+        NoraConfig adapter = adapterOptions.config(init, seed);
+        ScaleMode mode = adapter.scaleMode();
         if (adapter.init() == InnerInit.SIGMA) {
             throw new IllegalArgumentException("--init sigma does not apply: recovery starts from W_base with B' = 0 "
                     + "(use zero or random-outer)");
@@ -184,8 +152,8 @@ final class RecoverCommand implements Callable<Integer> {
         TensorInputs.Weight w = TensorInputs.weight("recover", "--weight", weight);
         int m = w.m();
         int n = w.n();
-        if (rank > Math.min(m, n)) {
-            throw new io.jnora.InvalidRankException("--rank " + rank + " exceeds min(m, n) = " + Math.min(m, n)
+        if (adapter.outerRank() > Math.min(m, n)) {
+            throw new io.jnora.InvalidRankException("--rank " + adapter.outerRank() + " exceeds min(m, n) = " + Math.min(m, n)
                     + " of the weight " + weight + " (" + m + "×" + n + ")");
         }
         if (pruning.kind() == Pruning.Kind.RANK && pruning.rank() > Math.min(m, n)) {
@@ -205,7 +173,7 @@ final class RecoverCommand implements Callable<Integer> {
         try (NoraContext ctx = NoraContext.create(backendOption.backend)) {
             err.println("recover: backend " + ctx.selection());
             err.printf("recover: pruning %s, %s SVD of W − W_base (%d×%d) at r = %d (%s scaling)...%n", pruning,
-                    adapter.svd().resolve(m, n, rank).name().toLowerCase(Locale.ROOT), m, n, rank, mode);
+                    adapter.svd().resolve(m, n, adapter.outerRank()).name().toLowerCase(Locale.ROOT), m, n, adapter.outerRank(), mode);
             err.flush();
             LayerRecovery.Builder job = LayerRecovery.builder(ctx).weight(w.values(), m, n).pruning(pruning)
                     .calibration(calibIn.values(), calibIn.rows()).adapter(adapter).optimizer(optimizer)

@@ -50,6 +50,23 @@ class InitCliTest {
     }
 
     @Test
+    void initAndRecoverShareAdapterOptionsButNotTheirDefaultScaleMode() {
+        SyntheticLayer layer = SyntheticLayer.random(13, 20, 16, 4, 2, 1f);
+        Path in = inputs(layer, 64);
+        Path out = dir.resolve("default.safetensors");
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "4", "--inner-rank", "2",
+                "--out", out.toString());
+        assertEquals(0, r.status(), r.err());
+        assertEquals("mean-abs(0.5)", NestedAdapterFile.readLayer(out, "layer").scaleMode());
+        assertTrue(CliRun.of("init", "--help").out().contains("Input scaling of the SVD (default: mean-abs)"));
+        assertTrue(CliRun.of("recover", "--help").out().contains("Input scaling of the SVD (default: whiten)"));
+        CliRun bad = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "4",
+                "--inner-rank", "2", "--svd", "qr", "--out", out.toString());
+        assertEquals(2, bad.status(), bad.err());
+        assertTrue(bad.err().contains("--svd: unknown value 'qr'"), bad.err());
+    }
+
+    @Test
     void sigmaInitWithWhiteningKeepsTheLayersOutput() {
         SyntheticLayer layer = SyntheticLayer.random(12, 30, 24, 6, 3, 1f);
         Path in = inputs(layer, 300);
