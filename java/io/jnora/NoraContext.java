@@ -15,7 +15,10 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * Owns a backend (its stream and library handles) and every matrix and layer made through it;
  * closing the context frees whatever is still open. Operations run on one stream: one thread at a
- * time uses a context (an {@link io.jnora.serving.AdapterRegistry} serialises its own callers).
+ * time uses a context. The exceptions are {@link io.jnora.serving.AdapterRegistry}s and the replays of
+ * captured steps ({@link #capture}): they hold the context's {@link #submissionLock()} while they
+ * submit work, so many threads may serve through the registries of one context at once. Another
+ * thread that computes on the context meanwhile holds that lock around its own calls.
  *
  * <pre>{@code
  * try (NoraContext ctx = NoraContext.create(Backend.AUTO)) {
@@ -42,6 +45,9 @@ public final class NoraContext implements AutoCloseable {
     private final List<Matrix> retired = new ArrayList<>();
     private int openCaptures;
     private boolean closed;
+    // Serialises the threads that submit work to the one stream (registries, replays): the backend's
+    // scratch, handles and upload buffers are the context's, not a registry's.
+    private final Object submissionLock = new Object();
 
     private NoraContext(BackendSelector.Started started) {
         this.backend = started.backend();
@@ -236,6 +242,14 @@ public final class NoraContext implements AutoCloseable {
 
             @Override
             public void replay() {
+                // A graph reads registries' device tables and row indices: a registry's update from
+                // another thread (several copies) must not interleave with the launch.
+                synchronized (submissionLock) {
+                    replayLocked();
+                }
+            }
+
+            private void replayLocked() {
                 if (insideCapturedStep()) {
                     // On CUDA a graph launched into a recording becomes a graph inside a graph, whose
                     // memory nodes and row indices nothing here would keep alive: refused everywhere.
@@ -577,12 +591,28 @@ public final class NoraContext implements AutoCloseable {
         matrix.storage();  // throws if closed
     }
 
-    void register(AutoCloseable resource) {
+    /**
+     * The monitor that serialises the threads submitting work to this context's stream: every
+     * {@link io.jnora.serving.AdapterRegistry} of the context and every replay of a captured step
+     * holds it while it submits. A thread that computes on the context while others serve through
+     * its registries holds it too ({@code synchronized (ctx.submissionLock()) { ... }}).
+     */
+    public Object submissionLock() {
+        return submissionLock;
+    }
+
+    /**
+     * Ties a resource to the context: {@link #close()} closes it (before the matrices, which it may
+     * still use) unless it was {@link #unregister unregistered} first. For components built on the
+     * context outside its package, e.g. an adapter registry with device tables of its own.
+     */
+    public void register(AutoCloseable resource) {
         requireOpen();
         liveResources.add(resource);
     }
 
-    void unregister(AutoCloseable resource) {
+    /** Undoes {@link #register}: for a resource closed by its owner. */
+    public void unregister(AutoCloseable resource) {
         liveResources.remove(resource);
     }
 

@@ -146,6 +146,19 @@ public interface ComputeBackend extends AutoCloseable {
     /** A row index of {@code capacity} rows for {@link #groupedLowRank} with this table. */
     RowIndex createRowIndex(int capacity, AdapterTable table);
 
+    /**
+     * Device (and pinned host) allocations of this backend not yet freed, for leak checks; 0 where the
+     * backend has none of its own (the CPU's memory is counted by the context's open matrices).
+     */
+    default long liveAllocations() {
+        return 0;
+    }
+
+    /** The largest adapter rank {@link #groupedLowRank} takes (CUDA: a row of z in 48 KiB of shared memory). */
+    default int maxGroupedRank() {
+        return Integer.MAX_VALUE;
+    }
+
     /** The floats of scratch {@link #groupedLowRank} needs for this shape (its {@code z}). */
     default long groupedScratchElements(int rows, int n, int maxRank) {
         return (long) rows * maxRank;

@@ -47,7 +47,12 @@ final class CudaAdapterTable implements AdapterTable {
         deviceB = made[1];
         deviceRanks = new IntPointer(made[2]);
         deviceScales = new FloatPointer(made[3]);
-        upload();
+        try {
+            upload();
+        } catch (RuntimeException e) {
+            close();  // nobody else holds the tables yet
+            throw e;
+        }
     }
 
     @Override

@@ -19,8 +19,10 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaFreeHost;
 import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
 import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMallocHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
@@ -55,6 +57,8 @@ import org.bytedeco.javacpp.SizeTPointer;
  */
 public final class CudaBackend implements ComputeBackend {
     private final String device;
+    // Device and pinned allocations not yet freed: what leak tests compare before and after.
+    private final java.util.concurrent.atomic.AtomicLong liveAllocations = new java.util.concurrent.atomic.AtomicLong();
     private final CUstream_st stream;
     private final boolean ownsStream;
     private final cublasContext cublas = new cublasContext();
@@ -132,7 +136,7 @@ public final class CudaBackend implements ComputeBackend {
                 cublasDestroy_v2(cublas);
             }
             if (cublasWorkspace != null && !cublasWorkspace.isNull()) {
-                cudaFree(cublasWorkspace);
+                deviceFree(cublasWorkspace);
             }
             if (ownsStream) {
                 cudaStreamDestroy(stream);
@@ -234,12 +238,13 @@ public final class CudaBackend implements ComputeBackend {
     public FloatPointer allocate(long elements) {
         Pointer raw = new Pointer();
         cuda(cudaMalloc(raw, Math.max(1, elements) * Float.BYTES), "cudaMalloc(" + elements + " floats)");
+        liveAllocations.incrementAndGet();
         return new FloatPointer(raw).capacity(Math.max(1, elements));
     }
 
     @Override
     public void free(FloatPointer memory) {
-        cuda(cudaFree(memory.position(0)), "cudaFree");
+        cuda(deviceFree(memory.position(0)), "cudaFree");
     }
 
     @Override
@@ -572,6 +577,12 @@ public final class CudaBackend implements ComputeBackend {
         return rows > JnoraNative.JNORA_DECODE_MAX_ROWS;
     }
 
+    /** grouped_expand stages a row of z (maxRank floats) in the 48 KiB of shared memory a launch gets by default. */
+    @Override
+    public int maxGroupedRank() {
+        return 48 * 1024 / Float.BYTES;
+    }
+
     private static int groupedSplits(int rows, int n, int maxRank) {
         return segmented(rows) ? JnoraNative.jnora_segmented_splits(rows, n, maxRank)
                 : JnoraNative.jnora_grouped_splits(rows, n, maxRank);
@@ -666,7 +677,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     void freeDeviceBytes(Pointer p) {
-        cuda(cudaFree(p), "cudaFree");
+        cuda(deviceFree(p), "cudaFree");
     }
 
     /** Backend scratch replaced by a larger one: freed now, or after the last open graph (see openGraphs). */
@@ -674,7 +685,7 @@ public final class CudaBackend implements ComputeBackend {
         if (openGraphs > 0) {
             freedAfterGraphs.add(p);
         } else {
-            cuda(cudaFree(p), "cudaFree");
+            cuda(deviceFree(p), "cudaFree");
         }
     }
 
@@ -687,7 +698,7 @@ public final class CudaBackend implements ComputeBackend {
     void graphClosed() {
         if (--openGraphs == 0) {
             for (Pointer p : freedAfterGraphs) {
-                cudaFree(p);
+                deviceFree(p);
             }
             freedAfterGraphs.clear();
         }
@@ -706,7 +717,36 @@ public final class CudaBackend implements ComputeBackend {
     private Pointer deviceBytes(long bytes, String what) {
         Pointer raw = new Pointer();
         cuda(cudaMalloc(raw, Math.max(1, bytes)), "cudaMalloc(" + bytes + " bytes for " + what + ")");
+        liveAllocations.incrementAndGet();
         return raw;
+    }
+
+    /** cudaFree, counted: every device allocation of the backend goes through deviceBytes/allocate and here. */
+    private int deviceFree(Pointer p) {
+        int status = cudaFree(p);
+        if (status == 0 && p != null && !p.isNull()) {
+            liveAllocations.decrementAndGet();
+        }
+        return status;
+    }
+
+    /** Pinned host memory (cudaMallocHost), counted with the device allocations. */
+    Pointer pinnedHost(long bytes, String what) {
+        Pointer host = new Pointer();
+        cuda(cudaMallocHost(host, Math.max(1, bytes)), "cudaMallocHost(" + bytes + " bytes for " + what + ")");
+        liveAllocations.incrementAndGet();
+        return host;
+    }
+
+    void freePinnedHost(Pointer host) {
+        if (host != null && !host.isNull() && cudaFreeHost(host) == 0) {
+            liveAllocations.decrementAndGet();
+        }
+    }
+
+    @Override
+    public long liveAllocations() {
+        return liveAllocations.get();
     }
 
     private void ensureStatsBuffers(int cols, long workspaceBytes) {
@@ -719,7 +759,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (workspaceBytes > statsWorkspaceBytes || statsWorkspace == null) {
             if (statsWorkspace != null) {
-                cuda(cudaFree(statsWorkspace), "cudaFree");
+                cuda(deviceFree(statsWorkspace), "cudaFree");
                 statsWorkspace = null;
             }
             statsWorkspace = deviceBytes(workspaceBytes, "the activation-statistics workspace");
@@ -778,7 +818,7 @@ public final class CudaBackend implements ComputeBackend {
 
         void free() {
             if (memory != null) {
-                cudaFree(memory);
+                deviceFree(memory);
                 memory = null;
                 bytes = 0;
             }
@@ -788,7 +828,7 @@ public final class CudaBackend implements ComputeBackend {
     private void freeStatsColumns() {
         for (Pointer p : new Pointer[] {statsSumAbs, statsSumSq, statsMaxAbs}) {
             if (p != null) {
-                cudaFree(p);
+                deviceFree(p);
             }
         }
         statsSumAbs = null;
@@ -813,24 +853,24 @@ public final class CudaBackend implements ComputeBackend {
         }
         freeStatsColumns();
         if (statsWorkspace != null) {
-            cudaFree(statsWorkspace);
+            deviceFree(statsWorkspace);
         }
         gramScratch.free();
         widenScratch.free();
         decodeScratch.free();
         for (Pointer p : freedAfterGraphs) {
-            cudaFree(p);
+            deviceFree(p);
         }
         freedAfterGraphs.clear();
         if (multiTensorWorkspace != null) {
-            cudaFree(multiTensorWorkspace);
+            deviceFree(multiTensorWorkspace);
         }
         if (sumResult != null) {
-            cudaFree(sumResult);
+            deviceFree(sumResult);
         }
         JnoraNative.jnora_destroy(kernels);
         cublasDestroy_v2(cublas);
-        cudaFree(cublasWorkspace);  // after the handle that used it
+        deviceFree(cublasWorkspace);  // after the handle that used it
         if (ownsStream) {
             cudaStreamDestroy(stream);
         }

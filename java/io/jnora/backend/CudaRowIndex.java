@@ -5,8 +5,6 @@ import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventDisableTiming;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
-import static org.bytedeco.cuda.global.cudart.cudaFreeHost;
-import static org.bytedeco.cuda.global.cudart.cudaMallocHost;
 
 import io.jnora.binding.JnoraNative;
 import org.bytedeco.cuda.cudart.CUevent_st;
@@ -54,14 +52,12 @@ final class CudaRowIndex implements RowIndex {
         long ints = tilesOffset + 1 + 3L * maxTiles;
         long bytes = ints * Integer.BYTES;
         deviceBuffer = new IntPointer(backend.deviceBytesForTable(bytes, "per-row adapter indices and segments"));
-        Pointer host = new Pointer();
+        Pointer host = null;
         try {
-            CudaBackend.cuda(cudaMallocHost(host, bytes), "cudaMallocHost(" + bytes + " bytes for row indices)");
+            host = backend.pinnedHost(bytes, "row indices");
             CudaBackend.cuda(cudaEventCreateWithFlags(copied, cudaEventDisableTiming), "cudaEventCreateWithFlags");
         } catch (RuntimeException e) {
-            if (!host.isNull()) {
-                cudaFreeHost(host);
-            }
+            backend.freePinnedHost(host);
             backend.freeDeviceBytes(deviceBuffer);
             throw e;
         }
@@ -119,7 +115,7 @@ final class CudaRowIndex implements RowIndex {
             cudaEventSynchronize(copied);  // the copy reads the pinned buffer: let it finish first
         }
         cudaEventDestroy(copied);
-        cudaFreeHost(pinned);
+        backend.freePinnedHost(pinned);
         backend.freeDeviceBytes(deviceBuffer);
     }
 }

@@ -49,7 +49,7 @@ final class ServeBenchmark {
                     for (int a : adapterCounts) {
                         int[] rows = new int[t];
                         for (int i = 0; i < t; i++) {
-                            rows[i] = registry.indexOf("adapter-" + (i % a));
+                            rows[i] = registry.idOf("adapter-" + (i % a));
                         }
                         registry.stageRows(rows);
                         double grouped = median(ctx, warmup, iterations, () -> registry.applyStaged(x, y));

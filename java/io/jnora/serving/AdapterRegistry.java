@@ -27,13 +27,25 @@ import java.util.Map;
  * are read once per tile. The base weight, factors, X and Y may be bfloat16 or float16 ({@link
  * #AdapterRegistry(NoraContext, float[], int, int, int, long, Precision)}).
  *
- * <p>Thread safety: every public method is synchronized. Many threads may submit batches and
- * add or remove adapters concurrently; each batch runs whole on the context's one stream, and a
- * change of the registry is seen by the batches that start after it (never half-way through one).
- * Threads that share the registry should hand it host rows ({@link #apply(float[], int, int[])}):
- * the context's stream is then used by the registry alone. The staged pair {@link #stageRows} /
- * {@link #applyStaged} (for CUDA graphs) keeps the staged rows between calls, so it belongs to one
- * thread: two threads interleaving it would apply each other's rows.
+ * <p>Adapter ids: {@link #add} returns an id that this registry never hands out again, and rows name
+ * adapters by id. A row naming an adapter that was removed is refused when its rows are staged, and
+ * rows staged before the removal get no adapter term from then on: a batch never picks up another
+ * adapter that took over the removed one's slot.
+ *
+ * <p>Thread safety: every public method holds the context's {@link NoraContext#submissionLock()},
+ * shared by all registries of the context (their backend's scratch, stream and handles are the
+ * context's) and by the replays of captured steps. Many threads may submit batches and add or
+ * remove adapters concurrently, through one registry or several registries of one context (one per
+ * layer of a model); each batch runs whole on the context's one stream, and a change of a registry
+ * is seen by the batches that start after it (never half-way through one). Threads that share a
+ * registry should hand it host rows ({@link #apply(float[], int, int[])}), which uploads, computes
+ * and downloads under the lock. The staged pair {@link #stageRows} / {@link #applyStaged} (for CUDA
+ * graphs) keeps the staged rows between calls, so it belongs to one thread: two threads
+ * interleaving it would apply each other's rows.
+ *
+ * <p>Rows are gathered by adapter on the host, by a counting sort over the batch's ids (O(T +
+ * slots), no loop of launches), and the layout travels with the row indices in one asynchronous
+ * copy; the kernels then find every row's adapter on the device.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private final NoraContext context;
@@ -44,8 +56,15 @@ public final class AdapterRegistry implements AutoCloseable {
     private final long memoryBudgetBytes;
     private final Precision precision;
     private final AdapterTable table;
+    private final Object lock;
     private final Map<String, Slot> byName = new LinkedHashMap<>();
     private final Slot[] slots;
+    // The k-th adapter (from 0) put in a slot has the id k × capacity + slot: never repeated, mapped
+    // back to its slot without a search, and equal to the slot while no slot has been reused.
+    private final int[] generations;
+    // The slot indices of the rows staged last (what the row index holds), for remove() to blank.
+    private int[] stagedSlots = new int[0];
+    private int stagedRows;
     private long bytesInUse;
     private Matrix scratch;
     private RowIndex rowIndex;
@@ -58,7 +77,7 @@ public final class AdapterRegistry implements AutoCloseable {
     // and row index, which close() frees, so a replay after close() is refused by naming it.
     private final java.util.function.Supplier<String> closedDescription = () -> closed ? describe() : null;
 
-    private record Slot(String name, int index, int rank, float scale, Matrix a, Matrix b) {
+    private record Slot(String name, int id, int index, int rank, float scale, Matrix a, Matrix b) {
         long bytes() {
             return (a.size() + b.size()) * a.precision().bytes();
         }
@@ -87,27 +106,50 @@ public final class AdapterRegistry implements AutoCloseable {
         this.precision = java.util.Objects.requireNonNull(precision, "AdapterRegistry: precision");
         this.context = context;
         this.backend = context.computeBackend();
+        this.lock = context.submissionLock();
         this.m = m;
         this.n = n;
-        this.baseWeight = context.matrix(m, n, baseWeight, precision);
         this.memoryBudgetBytes = memoryBudgetBytes;
-        this.table = backend.createAdapterTable(maxAdapters);
         this.slots = new Slot[maxAdapters];
+        this.generations = new int[maxAdapters];
+        synchronized (lock) {
+            Matrix w = context.matrix(m, n, baseWeight, precision);
+            AdapterTable t;
+            try {
+                t = backend.createAdapterTable(maxAdapters);
+            } catch (RuntimeException | Error e) {
+                w.close();
+                throw e;
+            }
+            this.baseWeight = w;
+            this.table = t;
+            // Closing the context closes the registry first: its device tables are not matrices.
+            context.register(this);
+        }
     }
 
-    /** Adds a plain LoRA (ΔW = s·B A); returns its index for {@link #apply}. */
-    public synchronized int add(String name, LoraLayer lora) {
+    /** Adds a plain LoRA (ΔW = s·B A); returns its id for {@link #apply}. */
+    public int add(String name, LoraLayer lora) {
         requireShape(name, lora.outFeatures(), lora.inFeatures());
         return add(name, lora.loraA(), lora.loraB(), lora.rank(), lora.scale());
     }
 
-    /** Adds a nested adapter as its exact LoRA against the original W (SPEC §2.7). */
-    public synchronized int add(String name, AdapterLayer nested) {
+    /** Adds a nested adapter as its exact LoRA against the original W (SPEC §2.7); returns its id. */
+    public int add(String name, AdapterLayer nested) {
         return add(name, LoraLayer.fromNested(nested, name));
     }
 
-    /** Adds effective factors A (rank×n) and B (m×rank) with scale s; returns the adapter's index. */
-    public synchronized int add(String name, float[] a, float[] b, int rank, float scale) {
+    /**
+     * Adds effective factors A (rank×n) and B (m×rank) with scale s; returns the adapter's id, which
+     * rows name in {@link #apply} and which is never handed out again.
+     */
+    public int add(String name, float[] a, float[] b, int rank, float scale) {
+        synchronized (lock) {
+            return addLocked(name, a, b, rank, scale);
+        }
+    }
+
+    private int addLocked(String name, float[] a, float[] b, int rank, float scale) {
         requireOpen();
         requireOutsideCapturedStep("add");
         if (byName.containsKey(name)) {
@@ -120,6 +162,10 @@ public final class AdapterRegistry implements AutoCloseable {
         if (!Float.isFinite(scale)) {
             throw new io.jnora.NonFiniteInputException("AdapterRegistry.add: adapter '" + name + "' scale is " + scale);
         }
+        if (rank > backend.maxGroupedRank()) {
+            throw new io.jnora.InvalidRankException("AdapterRegistry.add: adapter '" + name + "' has rank " + rank
+                    + "; the grouped kernels take ranks up to " + backend.maxGroupedRank());
+        }
         if (capturedBatches > 0 && rank > capturedMaxRank) {
             throw new IllegalStateException("AdapterRegistry.add: adapter '" + name + "' has rank " + rank + " but "
                     + capturedBatches + " captured batch(es) were recorded for ranks up to " + capturedMaxRank
@@ -131,6 +177,12 @@ public final class AdapterRegistry implements AutoCloseable {
                     + " bytes; " + bytesInUse + " of the budget's " + memoryBudgetBytes + " are in use");
         }
         int index = freeSlot(name);
+        long nextId = (long) generations[index] * slots.length + index;
+        if (nextId > Integer.MAX_VALUE) {
+            throw new CapacityExceededException("AdapterRegistry.add: slot " + index + " has held "
+                    + generations[index] + " adapters; its next id would pass 2^31 (ids are never reused): make a"
+                    + " new registry");
+        }
         Matrix am = context.matrix(rank, n, a, precision);
         Matrix bm = null;
         try {
@@ -143,20 +195,27 @@ public final class AdapterRegistry implements AutoCloseable {
             }
             throw e;
         }
-        Slot slot = new Slot(name, index, rank, scale, am, bm);
+        generations[index]++;
+        Slot slot = new Slot(name, (int) nextId, index, rank, scale, am, bm);
         slots[index] = slot;
         byName.put(name, slot);
         bytesInUse += bytes;
-        return index;
+        return slot.id();
     }
 
     /**
-     * Removes an adapter; rows that still name its index get no adapter term from the next batch on.
-     * Safe while captured batches are open: their graphs find the adapters through the device table,
-     * which is updated (and the stream drained) before the factors are freed, so a replay gives the
-     * rows staged for the removed adapter no term and never reads its factors.
+     * Removes an adapter. Rows staged for it get no adapter term from the next batch on (also in the
+     * replays of captured batches), and staging rows that name its id is refused. Safe while captured
+     * batches are open: their graphs find the adapters through the device table, which is updated
+     * (and the stream drained) before the factors are freed, so a replay never reads them.
      */
-    public synchronized void remove(String name) {
+    public void remove(String name) {
+        synchronized (lock) {
+            removeLocked(name);
+        }
+    }
+
+    private void removeLocked(String name) {
         requireOpen();
         requireOutsideCapturedStep("remove");
         Slot slot = byName.get(name);
@@ -164,6 +223,7 @@ public final class AdapterRegistry implements AutoCloseable {
             throw new JnoraException("AdapterRegistry.remove: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
         }
         table.clear(slot.index());  // first: if it fails, the adapter stays resident on both sides
+        blankStagedRows(slot.index());
         byName.remove(name);
         slots[slot.index()] = null;
         bytesInUse -= slot.bytes();
@@ -171,17 +231,38 @@ public final class AdapterRegistry implements AutoCloseable {
         slot.b().close();
     }
 
-    /** The index of a resident adapter. */
-    public synchronized int indexOf(String name) {
-        Slot slot = byName.get(name);
-        if (slot == null) {
-            throw new JnoraException("AdapterRegistry: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
+    /**
+     * Rows staged for a slot whose adapter is removed would otherwise pick up the next adapter put in
+     * that slot: they are set to none, and the row index is staged again (an asynchronous copy).
+     */
+    private void blankStagedRows(int slot) {
+        boolean found = false;
+        for (int t = 0; t < stagedRows; t++) {
+            if (stagedSlots[t] == slot) {
+                stagedSlots[t] = -1;
+                found = true;
+            }
         }
-        return slot.index();
+        if (found) {
+            rowIndex.set(stagedSlots, stagedRows);
+        }
     }
 
-    public synchronized List<String> names() {
-        return new ArrayList<>(byName.keySet());
+    /** The id of a resident adapter. */
+    public int idOf(String name) {
+        synchronized (lock) {
+            Slot slot = byName.get(name);
+            if (slot == null) {
+                throw new JnoraException("AdapterRegistry: no adapter '" + name + "' (resident: " + byName.keySet() + ")");
+            }
+            return slot.id();
+        }
+    }
+
+    public List<String> names() {
+        synchronized (lock) {
+            return new ArrayList<>(byName.keySet());
+        }
     }
 
     /** The precision of the base weight, the adapters, X and Y. */
@@ -189,44 +270,58 @@ public final class AdapterRegistry implements AutoCloseable {
         return precision;
     }
 
-    public synchronized long bytesInUse() {
-        return bytesInUse;
+    public long bytesInUse() {
+        synchronized (lock) {
+            return bytesInUse;
+        }
     }
 
     /**
-     * Y = X Wᵀ + for each row t with index a = rowAdapter[t] ≥ 0: s_a (X[t] A_aᵀ) B_aᵀ. X is T×n;
-     * rowAdapter holds T indices from {@link #add} (or −1 for none). A new T×m matrix.
+     * Y = X Wᵀ + for each row t with adapter a = rowAdapter[t] ≥ 0: s_a (X[t] A_aᵀ) B_aᵀ. X is T×n;
+     * rowAdapter holds T ids from {@link #add} (or −1 for none). A new T×m matrix.
      */
-    public synchronized Matrix apply(Matrix x, int[] rowAdapter) {
-        requireOpen();
-        Matrix y = context.uninitialized(x.rows(), m, precision);
-        try {
-            apply(x, rowAdapter, y);
-            return y;
-        } catch (RuntimeException e) {
-            y.close();
-            throw e;
+    public Matrix apply(Matrix x, int[] rowAdapter) {
+        synchronized (lock) {
+            requireOpen();
+            Matrix y = context.uninitialized(x.rows(), m, precision);
+            try {
+                apply(x, rowAdapter, y);
+                return y;
+            } catch (RuntimeException e) {
+                y.close();
+                throw e;
+            }
         }
     }
 
     /** The same into a given Y (T×m): {@link #stageRows} then {@link #applyStaged}. */
-    public synchronized void apply(Matrix x, int[] rowAdapter, Matrix y) {
-        stageRows(rowAdapter);
-        applyStaged(x, y);
+    public void apply(Matrix x, int[] rowAdapter, Matrix y) {
+        synchronized (lock) {
+            stageRows(rowAdapter);
+            applyStaged(x, y);
+        }
     }
 
     /**
-     * Checks and stages the rows' adapter indices (−1 for none) for the next {@link #applyStaged}
-     * calls. On CUDA the indices travel by an asynchronous copy from pinned memory: nothing waits.
+     * Checks and stages the rows' adapter ids (−1 for none) for the next {@link #applyStaged} calls.
+     * On CUDA the slots travel by an asynchronous copy from pinned memory: nothing waits.
      */
-    public synchronized void stageRows(int[] rowAdapter) {
+    public void stageRows(int[] rowAdapter) {
+        synchronized (lock) {
+            stageRowsLocked(rowAdapter);
+        }
+    }
+
+    private void stageRowsLocked(int[] rowAdapter) {
         requireOpen();
         requireOutsideCapturedStep("stageRows");
-        for (int t = 0; t < rowAdapter.length; t++) {
-            int a = rowAdapter[t];
-            if (a < -1 || a >= slots.length || (a >= 0 && slots[a] == null)) {
-                throw new JnoraException("AdapterRegistry.apply: row " + t + " names adapter index " + a
-                        + ", which is not resident (resident: " + residentIndices() + ")");
+        for (int t = 0; t < rowAdapter.length; t++) {  // all checked before anything changes
+            int id = rowAdapter[t];
+            int slot = id < 0 ? -1 : id % slots.length;
+            if (id < -1 || (id >= 0 && (slots[slot] == null || slots[slot].id() != id))) {
+                throw new JnoraException("AdapterRegistry.apply: row " + t + " names adapter id " + id + ", which is "
+                        + (id >= 0 && id / slots.length < generations[slot] ? "no longer" : "not") + " resident (resident: "
+                        + residentIds() + ")");
             }
         }
         if (rowIndex == null || rowIndex.capacity() < rowAdapter.length) {
@@ -240,7 +335,14 @@ public final class AdapterRegistry implements AutoCloseable {
             }
             rowIndex = backend.createRowIndex(rowAdapter.length, table);
         }
-        rowIndex.set(rowAdapter, rowAdapter.length);
+        if (stagedSlots.length < rowAdapter.length) {
+            stagedSlots = new int[rowAdapter.length];
+        }
+        for (int t = 0; t < rowAdapter.length; t++) {
+            stagedSlots[t] = rowAdapter[t] < 0 ? -1 : rowAdapter[t] % slots.length;
+        }
+        rowIndex.set(stagedSlots, rowAdapter.length);
+        stagedRows = rowAdapter.length;
     }
 
     /**
@@ -252,7 +354,13 @@ public final class AdapterRegistry implements AutoCloseable {
      * adapter of a higher rank than at capture, more rows than the row index holds, more scratch.
      * Once the registry is closed, such a batch refuses to replay (its graph reads the device table).
      */
-    public synchronized void applyStaged(Matrix x, Matrix y) {
+    public void applyStaged(Matrix x, Matrix y) {
+        synchronized (lock) {
+            applyStagedLocked(x, y);
+        }
+    }
+
+    private void applyStagedLocked(Matrix x, Matrix y) {
         requireOpen();
         final String op = "AdapterRegistry.apply";
         if (x.cols() != n) {
@@ -270,10 +378,18 @@ public final class AdapterRegistry implements AutoCloseable {
         if (staged != x.rows()) {
             throw new ShapeMismatchException(op + ": " + staged + " row indices staged for X " + x.shape());
         }
-        context.linear(x, baseWeight, y);
         int maxRank = table.maxRank();
+        long scratchNeeded = maxRank > 0 && x.rows() > 0 ? backend.groupedScratchElements(x.rows(), n, maxRank) : 0;
+        if (scratchNeeded > 0 && context.insideCapturedStep() && (scratch == null || scratch.size() < scratchNeeded)) {
+            // Allocating inside a recording would be recorded too (or break it): the first run must come first.
+            throw new IllegalStateException("AdapterRegistry.apply: a batch of " + x.rows() + " rows at rank up to "
+                    + maxRank + " has not run outside a capture yet, so its scratch is not allocated; run it once"
+                    + " before capturing it" + (capturedBatches > 0 ? " (with the captured batches that read the"
+                    + " current scratch closed)" : ""));
+        }
+        context.linear(x, baseWeight, y);
         if (context.whileCapturing(() -> {
-            synchronized (this) {
+            synchronized (lock) {
                 capturedBatches--;
             }
         }, null)) {
@@ -287,7 +403,7 @@ public final class AdapterRegistry implements AutoCloseable {
             final int recordedRows = x.rows();
             final int recordedMaxRank = maxRank;
             context.checkBeforeReplay(() -> {
-                synchronized (this) {
+                synchronized (lock) {
                     int now = rowIndex == null ? 0 : rowIndex.rows();
                     if (now != recordedRows) {
                         return "its AdapterRegistry batch was recorded for " + recordedRows + " rows but " + now
@@ -300,8 +416,8 @@ public final class AdapterRegistry implements AutoCloseable {
                 }
             });
         }
-        if (maxRank > 0 && x.rows() > 0) {
-            ensureScratch(backend.groupedScratchElements(x.rows(), n, maxRank));
+        if (scratchNeeded > 0) {
+            ensureScratch(scratchNeeded);
             backend.groupedLowRank(precision, x.rows(), n, m, context.storageOf(x), rowIndex, table,
                     context.memoryOf(scratch), context.storageOf(y));
         }
@@ -311,10 +427,12 @@ public final class AdapterRegistry implements AutoCloseable {
      * The same for host rows: X (rows×n, row-major) in, Y (rows×m) out, uploaded, applied and
      * downloaded in one critical section — the call a serving thread makes.
      */
-    public synchronized float[] apply(float[] x, int rows, int[] rowAdapter) {
-        requireOpen();
-        try (Matrix xm = context.matrix(rows, n, x, precision); Matrix y = apply(xm, rowAdapter)) {
-            return y.toArray();
+    public float[] apply(float[] x, int rows, int[] rowAdapter) {
+        synchronized (lock) {
+            requireOpen();
+            try (Matrix xm = context.matrix(rows, n, x, precision); Matrix y = apply(xm, rowAdapter)) {
+                return y.toArray();
+            }
         }
     }
 
@@ -331,9 +449,9 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
-    private Map<String, Integer> residentIndices() {
+    private Map<String, Integer> residentIds() {
         Map<String, Integer> out = new LinkedHashMap<>();
-        byName.forEach((k, v) -> out.put(k, v.index()));
+        byName.forEach((k, v) -> out.put(k, v.id()));
         return out;
     }
 
@@ -377,13 +495,21 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
+    /** Frees the adapters, the base weight and the device tables; the context's close() calls it too. */
     @Override
-    public synchronized void close() {
+    public void close() {
+        synchronized (lock) {
+            closeLocked();
+        }
+    }
+
+    private void closeLocked() {
         if (closed) {
             return;
         }
+        context.unregister(this);
         for (String name : new ArrayList<>(byName.keySet())) {
-            remove(name);
+            removeLocked(name);
         }
         closed = true;
         backend.synchronize();  // a replay still queued reads the table and the row index

@@ -412,6 +412,44 @@ class CapturedWorkTest {
         }
     }
 
+    /**
+     * A registry batch captured before it ever ran has no scratch: allocating it inside the recording
+     * would be recorded too, so it is refused, saying to run the batch once first (CUDA: at capture;
+     * the CPU records nothing and refuses at the replay, which runs the step).
+     */
+    private static void registryBatchCapturedBeforeItsFirstRun(Backend backend) {
+        int m = 20;
+        int n = 30;
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
+        try (NoraContext ctx = NoraContext.create(backend);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 2, 1 << 20);
+                Matrix x = ctx.matrix(3, n, base.inputs(SEED, 3)); Matrix y = ctx.zeros(3, m)) {
+            registry.add("a", random(SEED, 3 * n), random(SEED + 1, m * 3), 3, 1f);
+            registry.stageRows(new int[] {0, -1, 0});
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> {
+                try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(x, y))) {
+                    batch.replay();
+                }
+            });
+            assertTrue(e.getMessage().contains("run it once before capturing it"), e.getMessage());
+            registry.applyStaged(x, y);  // the first run outside a capture
+            try (CapturedWork batch = ctx.capture(() -> registry.applyStaged(x, y))) {
+                batch.replay();
+            }
+        }
+    }
+
+    @Test
+    void aRegistryBatchCapturedBeforeItsFirstRunIsRefusedOnTheCpu() {
+        registryBatchCapturedBeforeItsFirstRun(Backend.CPU);
+    }
+
+    @Test
+    void aRegistryBatchCapturedBeforeItsFirstRunIsRefusedOnCuda() {
+        GpuTests.requireCuda("CapturedWorkTest");
+        registryBatchCapturedBeforeItsFirstRun(Backend.CUDA);
+    }
+
     @Test
     void aRegistryBatchSurvivesARemoveAndIsRefusedAfterCloseOnTheCpu() {
         registryBatchAfterRemoveAndClose(Backend.CPU);
