@@ -526,18 +526,21 @@ void check_segment_layout(int rows, int adapters, int mode) {
 // some full, some cut short) and the rest scattered.
 // adapters > 4 repeats the four ranks; with many adapters a segmented batch has more tiles than the
 // kernels' grid, and blocks loop over several.
+// top_rank replaces the largest of the four ranks (33): 64, the largest the issue names, spans two
+// 32-column steps of the segmented shrink and eight 8-column blocks of the row-at-a-time one.
 // layout_rows > rows (segmented) makes the layout for more rows than the kernels are given, as when
 // a captured launch is replayed after a larger batch was staged: the rows past `rows` must be
 // skipped, never read or written (AddressSanitizer watches X, Z and Y, which hold `rows` rows).
 void check_grouped(int rows, int n, int m, int splits, int pad = 0, bool segmented = false, int adapters = 4,
-                   int layout_rows = 0) {
+                   int layout_rows = 0, int top_rank = 33) {
     layout_rows = std::max(layout_rows, rows);
-    if (splits == 0) splits = segmented ? jnora_segmented_splits(rows, n, 33) : jnora_grouped_splits(rows, n, 33);
+    if (splits == 0)
+        splits = segmented ? jnora_segmented_splits(rows, n, top_rank) : jnora_grouped_splits(rows, n, top_rank);
     jnora_handle_t h;
     jnora_create(&h);
     std::vector<int> ranks_vec(adapters);
     std::vector<float> scales(adapters);
-    const int four_ranks[] = {1, 5, 16, 33};
+    const int four_ranks[] = {1, 5, 16, top_rank};
     const float four_scales[] = {0.5f, 1.0f, 2.0f, 0.25f};
     for (int i = 0; i < adapters; ++i) {
         ranks_vec[i] = four_ranks[i % 4];
@@ -901,6 +904,8 @@ int main() {
     check_grouped(150, 70, 90, 0, 0, false, 100);
     check_grouped(100, 70, 90, 0, 0, true, 4, 200);  // a layout of 200 rows on kernels given 100
     check_grouped(17, 300, 65, 0, 1, true, 30, 64);
+    check_grouped(3, 1031, 40, 0, 1, false, 4, 0, 64);   // ranks 1, 5, 16 and 64, row at a time
+    check_grouped(200, 130, 70, 0, 2, true, 8, 0, 64);   // and segment-grouped
     for (bool segmented : {false, true})
         for (const auto& g : {std::array<int, 3>{3, 1031, 97}, {200, 130, 257}}) {
             check_grouped_half<__nv_bfloat16>(JNORA_BFLOAT16, g[0], g[1], g[2], segmented);

@@ -43,9 +43,9 @@ import java.util.Map;
  * graphs) keeps the staged rows between calls, so it belongs to one thread: two threads
  * interleaving it would apply each other's rows.
  *
- * <p>Rows are gathered by adapter on the host, by a counting sort over the batch's ids (O(T +
- * slots), no loop of launches), and the layout travels with the row indices in one asynchronous
- * copy; the kernels then find every row's adapter on the device.
+ * <p>For batches of more than 16 rows the rows are gathered by adapter on the host, by a counting
+ * sort over the batch's slots (O(T + slots), no loop of launches), and the layout goes to the device
+ * by asynchronous copies on the stream; the kernels then find every row's adapter there.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private final NoraContext context;
