@@ -22,6 +22,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Activation-aware SVD initialisation (SPEC §2.2–§2.4) against independent float64 references. */
@@ -69,15 +70,25 @@ class NestedInitializerTest {
         assertTrue(err <= 1e-3, mode + ": (BA)S vs U_rΣ_rV_rᵀ relative error " + err + " (seed " + SEED + ")");
     }
 
-    /** On decaying spectra, the randomized truncation error is within 1% of the exact one (SPEC §2.2). */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("modes")
-    void randomizedSvdIsWithinOnePercentOfExactOnDecayingSpectra(ScaleMode mode) {
+    /** Each scale mode on a steep (σ_{k+1}/σ_k = 0.93) and a moderate (0.98) spectral decay. */
+    static Stream<Arguments> modesAndDecays() {
+        return modes().flatMap(mode -> Stream.of(Arguments.of(mode, 0.93), Arguments.of(mode, 0.98)));
+    }
+
+    /**
+     * On decaying spectra, the randomized truncation error with the SPEC's defaults (p = 10, q = 2) is
+     * within 1% of the exact one (SPEC §2.2). At decay 0.98 (of W; σ_r/σ_1 ≈ 0.63 at r = 24, so
+     * (σ_{r+p}/σ_r)^(2q+1) ≈ 0.36) the ratio measured over 400 seeds × modes was at most 1.0073,
+     * mean 1.003: the margin to 1.01 is real but not large, which is the point of this case.
+     */
+    @ParameterizedTest(name = "{0}, decay {1}")
+    @MethodSource("modesAndDecays")
+    void randomizedSvdIsWithinOnePercentOfExactOnDecayingSpectra(ScaleMode mode, double decay) {
         SplittableRandom rng = new SplittableRandom(SEED + 1);
         int m = 260;
         int n = 200;
         int r = 24;
-        float[] w = InitTestData.decayingWeight(rng, m, n, 0.93);
+        float[] w = InitTestData.decayingWeight(rng, m, n, decay);
         InitTestData.Activations acts = new InitTestData.Activations(rng, n);
         InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 600), 600, n);
         InputScaling scaling = stats.scaling(mode);
@@ -87,7 +98,7 @@ class NestedInitializerTest {
                 config(r, 4).scaleMode(mode).svd(SvdMethod.EXACT).build()), s, m, n);
         double randomized = scaledTruncationError(w, NestedInitializer.initialize(w, m, n, scaling,
                 config(r, 4).scaleMode(mode).svd(SvdMethod.RANDOMIZED).build()), s, m, n);
-        assertTrue(randomized <= 1.01 * exact, mode + ": randomized ‖(W−W_r)S‖ = " + randomized + " vs exact " + exact
+        assertTrue(randomized <= 1.01 * exact, mode + ", decay " + decay + ": randomized ‖(W−W_r)S‖ = " + randomized + " vs exact " + exact
                 + " (seed " + SEED + ")");
     }
 
