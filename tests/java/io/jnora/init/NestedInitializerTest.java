@@ -188,17 +188,49 @@ class NestedInitializerTest {
         assertEquals(0.3, config(64, 16).constantScale(0.3).build().scale(), 0);
     }
 
+    /**
+     * Each split puts Σ_r where it says (SPEC §2.2): B's column k has norm σ_k (B = U_rΣ_r, the default),
+     * 1 (B = U_r) or √σ_k (B = U_r√Σ_r), and row k of A·S the matching 1, σ_k or √σ_k, since U_r and
+     * V_r are orthonormal; B·A is the same W_r for all three. Under a non-trivial diagonal S (MEAN_ABS),
+     * so that A's S⁻¹ is checked too. Tolerance 1e-4 relative: float32 SVD factors are orthonormal to
+     * ~1e-6 and the norms are formed in float64.
+     */
     @Test
-    void everySplitSpansTheSameProduct() {
+    void eachSplitPutsSigmaWhereItSaysAndAllSpanTheSameProduct() {
         SplittableRandom rng = new SplittableRandom(SEED + 4);
-        float[] w = InitTestData.decayingWeight(rng, 30, 26, 0.8);
-        InputScaling id = InputScaling.identity(26);
-        float[] reference = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).build()).outerProduct();
+        int m = 30;
+        int n = 26;
+        int r = 8;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.8);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 200), 200, n);
+        InputScaling scaling = stats.scaling(ScaleMode.meanAbs());
+        double[] dense = toDouble(scaling.dense());
+        NoraConfig.Builder cfg = config(r, 2).svd(SvdMethod.EXACT);
+        float[] reference = NestedInitializer.initialize(w, m, n, scaling, cfg.build()).outerProduct();
         for (OuterSplit split : OuterSplit.values()) {
-            float[] p = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).split(split).build())
-                    .outerProduct();
-            double err = relativeError(toDouble(p), toDouble(reference));
-            assertTrue(err <= 1e-5, split + ": " + err);
+            NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, scaling, cfg.split(split).build());
+            float[] sigma = init.singularValues();
+            double[] b = toDouble(init.outerB());
+            double[] as = multiply(toDouble(init.outerA()), r, n, dense, n);
+            for (int k = 0; k < r; k++) {
+                double wantB = split == OuterSplit.SIGMA_IN_B ? sigma[k] : split == OuterSplit.SIGMA_IN_A ? 1
+                        : Math.sqrt(sigma[k]);
+                double wantA = split == OuterSplit.SIGMA_IN_B ? 1 : split == OuterSplit.SIGMA_IN_A ? sigma[k]
+                        : Math.sqrt(sigma[k]);
+                double colB = 0;
+                for (int i = 0; i < m; i++) {
+                    colB += b[i * r + k] * b[i * r + k];
+                }
+                double rowA = 0;
+                for (int j = 0; j < n; j++) {
+                    rowA += as[k * n + j] * as[k * n + j];
+                }
+                assertEquals(wantB, Math.sqrt(colB), 1e-4 * wantB, split + ": ‖B[:, " + k + "]‖ (seed " + SEED + ")");
+                assertEquals(wantA, Math.sqrt(rowA), 1e-4 * wantA, split + ": ‖(A S)[" + k + ", :]‖ (seed " + SEED + ")");
+            }
+            double err = relativeError(toDouble(init.outerProduct()), toDouble(reference));
+            assertTrue(err <= 1e-5, split + ": B·A vs the default split's: " + err + " (seed " + SEED + ")");
         }
     }
 
