@@ -234,6 +234,23 @@ class NestedInitializerTest {
         }
     }
 
+    /**
+     * SIGMA's outer pair is (U_r, V_rᵀS⁻¹) whatever the split (SPEC §2.3): a split other than the default
+     * asked for with it is refused at build, not silently ignored; the config names the split it uses.
+     */
+    @Test
+    void aSplitOtherThanTheDefaultIsRefusedWithTheSigmaInit() {
+        for (OuterSplit split : new OuterSplit[] {OuterSplit.SIGMA_IN_A, OuterSplit.SQRT_SIGMA}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> config(8, 2).init(InnerInit.SIGMA).split(split).build());
+            assertTrue(e.getMessage().contains("sigma init") && e.getMessage().contains(split.metadataName()),
+                    e.getMessage());
+            assertEquals(split.metadataName(), config(8, 2).split(split).build().splitUsed(), "ZERO uses the split");
+        }
+        assertEquals("inner-sigma", config(8, 2).init(InnerInit.SIGMA).build().splitUsed());
+        assertEquals("none", config(8, 2).init(InnerInit.RANDOM_OUTER).build().splitUsed());
+    }
+
     @Test
     void randomOuterFactorsAreOrthonormalAndTheInnerStartsAtZero() {
         SplittableRandom rng = new SplittableRandom(SEED + 5);
