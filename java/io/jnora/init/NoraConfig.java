@@ -176,8 +176,15 @@ public final class NoraConfig {
                 throw new NonFiniteInputException("NoraConfig: α must be finite, got " + a);
             }
             double s = constantScale != null ? constantScale : rule.scale(a, innerRank);
-            if (!Double.isFinite(s) || s == 0) {
-                throw new NonFiniteInputException("NoraConfig: the scale s must be finite and non-zero, got " + s);
+            String from = constantScale != null ? "given" : "from α = " + a + ", r_in = " + innerRank + ", rule "
+                    + rule.metadataName();
+            if (!Double.isFinite(s)) {
+                throw new NonFiniteInputException("NoraConfig: the scale s must be finite, got " + s + " (" + from + ")");
+            }
+            if (s == 0) {
+                // Any other s is fine, negative too: the sigma init puts sign(s) into B' (SPEC §2.3, exact for any s).
+                throw new IllegalArgumentException("NoraConfig: the scale s must be non-zero, got 0 (" + from + "): s = 0 "
+                        + "leaves the adapter without effect and makes the sigma init's B' = √Σ/√|s| undefined");
             }
             return new NoraConfig(this, a, s);
         }

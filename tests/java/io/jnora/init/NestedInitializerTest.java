@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Activation-aware SVD initialisation (SPEC §2.2–§2.4) against independent float64 references. */
 class NestedInitializerTest {
@@ -179,6 +180,57 @@ class NestedInitializerTest {
         assertTrue(err <= 1e-3, mode + ": s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ: " + err + " (seed " + SEED + ")");
     }
 
+    /**
+     * SIGMA is exact for any s ≠ 0 (SPEC §2.3), negative too: B' carries sign(s), both inner factors
+     * √σ_k/√|s|, so s·BB'A'A is still the top-r_in truncation and the layer's output is unchanged.
+     * Tolerances as in the positive-s test above.
+     */
+    @ParameterizedTest(name = "s = {0}")
+    @ValueSource(doubles = {-0.37, -4.0})
+    void sigmaInitIsExactForANegativeScale(double scale) {
+        SplittableRandom rng = new SplittableRandom(SEED + 7);
+        int m = 31;
+        int n = 27;
+        int r = 9;
+        int rIn = 4;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.8);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 300), 300, n);
+        ScaleMode mode = ScaleMode.meanAbs();
+        NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(mode), config(r, rIn)
+                .scaleMode(mode).svd(SvdMethod.EXACT).init(InnerInit.SIGMA).constantScale(scale).build());
+        for (int k = 0; k < rIn; k++) {
+            double v = Math.sqrt(init.singularValues()[k] / Math.abs(scale));
+            assertEquals(-v, init.innerB()[k * rIn + k], 1e-6 * v, "B' carries the sign of s");
+            assertEquals(v, init.innerA()[k * r + k], 1e-6 * v);
+        }
+        float[] x = acts.sample(rng, 13);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
+                Matrix xm = ctx.matrix(13, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
+            double[] want = Float64Reference.multiplyTransposed(toDouble(x), 13, n, toDouble(w), m);
+            double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
+            assertTrue(err <= 1e-5, "output at SIGMA init with s = " + scale + " vs X Wᵀ: " + err + " (seed " + SEED + ")");
+        }
+        double[] delta = toDouble(w);
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] -= init.baseWeight()[i];
+        }
+        double[] s = InitTestData.referenceScaling(mode, stats, n);
+        JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
+        double err = relativeError(multiply(delta, m, n, s, n), ref.truncated(rIn));
+        assertTrue(err <= 1e-3, "s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ with s = " + scale + ": " + err + " (seed " + SEED + ")");
+    }
+
+    /** A negative mean-abs exponent is refused where the mode is made (it would give ∞ for a dead channel). */
+    @Test
+    void aNegativeMeanAbsExponentIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScaleMode.meanAbs(-0.5));
+        assertTrue(e.getMessage().contains("≥ 0") && e.getMessage().contains("-0.5"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ScaleMode.parse("mean-abs", -1.0));
+        assertThrows(IllegalArgumentException.class, () -> ScaleMode.meanAbs(Double.NaN));
+        assertEquals(0.0, ScaleMode.meanAbs(0).parameter(), "α = 0 is S = I, allowed");
+    }
+
     @Test
     void scaleFollowsTheRule() {
         assertEquals(1.0, config(64, 16).build().scale(), 0, "default α = r_in with LoRA gives s = 1");
@@ -322,8 +374,11 @@ class NestedInitializerTest {
         NonFiniteInputException nan = assertThrows(NonFiniteInputException.class,
                 () -> NestedInitializer.initialize(bad, 20, 10, id, config(4, 2).build()));
         assertTrue(nan.getMessage().contains("[1, 3]"), nan.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> NestedInitializer.initialize(w, 20, 10, id,
-                config(4, 2).init(InnerInit.SIGMA).constantScale(-1).build()));
+        IllegalArgumentException zeroScale = assertThrows(IllegalArgumentException.class,
+                () -> config(4, 2).init(InnerInit.SIGMA).constantScale(0).build());
+        assertTrue(zeroScale.getMessage().contains("non-zero") && zeroScale.getMessage().contains("√|s|"),
+                zeroScale.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> config(4, 2).alpha(0).build(), "α = 0 gives s = 0");
         assertThrows(IllegalArgumentException.class, () -> ScaleMode.whiten(-1));
         assertThrows(IllegalArgumentException.class, () -> InputScaling.diagonal(new double[] {0, 0}));
     }
