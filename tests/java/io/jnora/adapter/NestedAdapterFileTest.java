@@ -159,6 +159,11 @@ class NestedAdapterFileTest {
         assertRefused(fileWith(META.replace("\"r\":2", "\"r\":-2"), goodTensors(), goodShapes()), "\"L\"", "\"r\"");
         assertRefused(fileWith(META.replace("\"r_in\":1", "\"r_in\":3"), goodTensors(), goodShapes()), "r_in = 3");
         assertRefused(fileWith(META.replace("\"s\":1", "\"s\":\"x\""), goodTensors(), goodShapes()), "\"s\"");
+        // Finite doubles that a float32 scale cannot hold: ∞ after the cast, or 0 (the adapter switched off).
+        assertRefused(fileWith(META.replace("\"s\":1", "\"s\":1e39"), goodTensors(), goodShapes()), "\"L\"", "\"s\"",
+                "1.0E39", "float32");
+        assertRefused(fileWith(META.replace("\"s\":1", "\"s\":-1e-50"), goodTensors(), goodShapes()), "\"s\"",
+                "-1.0E-50", "float32");
 
         Map<String, float[]> missing = goodTensors();
         missing.remove("L.nora.B_inner");
