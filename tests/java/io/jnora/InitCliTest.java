@@ -140,6 +140,17 @@ class InitCliTest {
         assertFalse(Files.exists(dir.resolve("o.safetensors")), "nothing is written on failure");
     }
 
+    /** --alpha-exp below 0 is refused up front, naming the exponent (it gave ∞ for dead channels and a vague error). */
+    @Test
+    void aNegativeMeanAbsExponentIsBadInput() {
+        SyntheticLayer layer = SyntheticLayer.random(18, 20, 16, 4, 2, 1f);
+        Path in = inputs(layer, 40);
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "4", "--inner-rank", "2",
+                "--alpha-exp", "-0.5", "--out", dir.resolve("o.safetensors").toString());
+        assertEquals(2, r.status(), r.err());
+        assertTrue(r.err().contains("ScaleMode.meanAbs") && r.err().contains("≥ 0") && r.err().contains("-0.5"), r.err());
+    }
+
     @Test
     void aRankAboveTheWeightsIsBadInput() {
         SyntheticLayer layer = SyntheticLayer.random(15, 20, 16, 4, 2, 1f);
