@@ -34,9 +34,12 @@
 //   (3.35 TB/s x ~600 ns / 132 SMs). Kernel 1 (a thread per column walking the whole column) has
 //   only n / 32 = 128 warps, ~16 KiB in flight in all against the ~2 MB that HBM needs: a few
 //   percent of the bandwidth. It is the trusted baseline, not the one the C API runs.
-//   For comparison, the optional covariance X^T X of the same batch (cuBLAS SGEMM, 137 GFLOP) takes
-//   ~2.5 ms and bringing it back (64 MiB over PCIe) ~3 ms more: with the covariance on, this pass is
-//   well under 1% of a calibration step. All of these are estimates, not yet measured on a GPU.
+//   For comparison, the optional covariance X^T X of the same batch is formed in float64 (SPEC §2.1):
+//   jnora_widen_to_double copies X to double in blocks of <= 64 MiB (reads 64 MiB, writes 128 MiB,
+//   ~60 us), then cuBLAS Dsyrk sums one triangle, n^2 T = 69 GFLOP FP64 -> ~1-2 ms at the H100's
+//   ~34 (vector) to ~67 (tensor-core) TFLOP/s FP64, and bringing the n^2 doubles back (128 MiB over
+//   PCIe, ~25 GB/s) takes ~5 ms more: with the covariance on, this pass is still well under 1% of a
+//   calibration step. All of these are estimates, not yet measured on a GPU.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -39,7 +39,7 @@ public record AdapterLayer(
         var cfg = w.config();
         return new AdapterLayer(name, w.outFeatures(), w.inFeatures(), cfg.outerRank(), cfg.innerRank(), cfg.alpha(),
                 cfg.rule().metadataName(), w.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(),
-                cfg.split().metadataName(), w.svdUsed() == null ? "none" : w.svdUsed().name().toLowerCase(),
+                cfg.splitUsed(), w.svdUsed() == null ? "none" : w.svdUsed().name().toLowerCase(),
                 w.outerA(), w.outerB(), w.innerA(), w.innerB(), w.innerA0(), w.innerB0());
     }
 

@@ -143,7 +143,7 @@ public final class NestedAdapterFile {
                     + " layer (need 1 ≤ r_in ≤ r ≤ min(m, n))");
         }
         double alpha = MetadataJson.finite(meta, "alpha", where);
-        double s = MetadataJson.finite(meta, "s", where);
+        float s = float32Scale(meta, where);
         String init = MetadataJson.text(meta, "init", where);
         String p = name + ".nora.";
         float[] a = tensor(st, where, p + "A", used, r, n);
@@ -157,9 +157,23 @@ public final class NestedAdapterFile {
             ai0 = tensor(st, where, p + "A_inner0", used, rIn, r);
             bi0 = tensor(st, where, p + "B_inner0", used, r, rIn);
         }
-        return new AdapterLayer(name, m, n, r, rIn, alpha, MetadataJson.text(meta, "rule", where), (float) s,
+        return new AdapterLayer(name, m, n, r, rIn, alpha, MetadataJson.text(meta, "rule", where), s,
                 MetadataJson.text(meta, "scale_mode", where), init, MetadataJson.text(meta, "split", where), MetadataJson.text(meta, "svd", where), a, b, ai, bi,
                 ai0, bi0);
+    }
+
+    /**
+     * The scale s as the layer holds it, a float32: a finite double beyond float range would become ∞,
+     * and a non-zero one below it 0 (an adapter silently switched off), so both are refused.
+     */
+    private static float float32Scale(JsonNode meta, String where) {
+        double s = MetadataJson.finite(meta, "s", where);
+        float f = (float) s;
+        if (!Float.isFinite(f) || (f == 0 && s != 0)) {
+            throw new AdapterFormatException(where + "field \"s\" = " + s + " does not fit a float32 (the scale is held "
+                    + "as one: " + Float.MIN_VALUE + " ≤ |s| ≤ " + Float.MAX_VALUE + ")");
+        }
+        return f;
     }
 
     private static float[] tensor(SafetensorsFile st, String where, String name, Set<String> used, int rows, int cols) {

@@ -386,8 +386,9 @@ public final class CudaBackend implements ComputeBackend {
 
     /**
      * One pass of {@code jnora_activation_stats} over the batch on the device, then 3·cols values
-     * come back; with {@code gram}, XᵀX by cuBLAS SGEMM (float32, beta = 0) into a device scratch and
-     * cols² values come back. Everything is checked before anything is added: a non-finite element
+     * come back; with {@code gram}, XᵀX in float64: X widened to double in blocks of ≤ 64 MiB, then
+     * cuBLAS Dsyrk (one triangle; beta = 0 on the first block) into a device scratch, and cols² doubles
+     * come back. Everything is checked before anything is added: a non-finite element
      * shows as a non-finite column sum (the device cannot say which row).
      */
     @Override

@@ -1,9 +1,12 @@
 package io.jnora.backend;
 
+import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_SIDE_LEFT;
+import static org.bytedeco.cuda.global.cublas.cublasGetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSdgmm;
+import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSgeam;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
 import static org.bytedeco.cuda.global.cusolver.cusolverDnCreate;
@@ -86,7 +89,39 @@ final class CudaSvd implements AutoCloseable {
         }
     }
 
+    /**
+     * The SVD's own products (W·L, the sketch and power steps, Qᵀ M, U = Q VTbᵀ) run in full float32
+     * (SPEC §1: SVD is float32) even on a context that allowed TF32 for its layers: the shared cuBLAS
+     * handle's math mode is set to the default for the call and restored after, also on failure.
+     */
     SvdFactors scaledTruncatedSvd(float[] w, int m, int n, float[] diagonal, float[] lower, int rank, SvdPlan plan) {
+        int previousMode;
+        try (IntPointer mode = new IntPointer(1)) {
+            blas(cublasGetMathMode(cublas, mode), "cublasGetMathMode");
+            previousMode = mode.get();
+        }
+        blas(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode(CUBLAS_DEFAULT_MATH)");
+        RuntimeException failure = null;
+        try {
+            return scaledTruncatedSvdFloat32(w, m, n, diagonal, lower, rank, plan);
+        } catch (RuntimeException e) {
+            failure = e;
+            throw e;
+        } finally {
+            int status = cublasSetMathMode(cublas, previousMode);
+            if (status != 0) {
+                NativeFailureException restore = new NativeFailureException("cublasSetMathMode (restoring the context's "
+                        + "math mode " + previousMode + " after the SVD): cuBLAS status " + status);
+                if (failure == null) {
+                    throw restore;
+                }
+                failure.addSuppressed(restore);
+            }
+        }
+    }
+
+    private SvdFactors scaledTruncatedSvdFloat32(float[] w, int m, int n, float[] diagonal, float[] lower, int rank,
+            SvdPlan plan) {
         try (Scratch s = new Scratch(); IntPointer info = new IntPointer(1)) {
             FloatPointer dw = s.upload(w);
             FloatPointer scaled = s.floats((long) m * n);  // row-major W S = column-major N (n×m)

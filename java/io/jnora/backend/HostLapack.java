@@ -5,8 +5,10 @@ import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas.CblasTrans;
 import static org.bytedeco.openblas.global.openblas.LAPACK_ROW_MAJOR;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_dgesdd;
+import static org.bytedeco.openblas.global.openblas.LAPACKE_dgesvd;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_sgeqrf;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_sgesdd;
+import static org.bytedeco.openblas.global.openblas.LAPACKE_sgesvd;
 import static org.bytedeco.openblas.global.openblas.LAPACKE_sorgqr;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
@@ -61,30 +63,85 @@ public final class HostLapack {
         check(LAPACKE_sorgqr(LAPACK_ROW_MAJOR, rows, cols, cols, y, cols, tau), "sorgqr", rows, cols);
     }
 
-    /** Thin SVD of A (m×n) in float32 (sgesdd, divide and conquer); A is overwritten. */
+    /**
+     * A LAPACKE thin-SVD driver (jobz / jobu = jobvt = 'S') on a row-major m×n array it may overwrite:
+     * U (m×k), σ (k), Vᵀ (k×n) with k = min(m, n); returns LAPACK's info.
+     */
+    @FunctionalInterface
+    interface FloatSvdDriver {
+        int run(int m, int n, float[] a, float[] sigma, float[] u, float[] vt);
+    }
+
+    /** {@link FloatSvdDriver} in float64. */
+    @FunctionalInterface
+    interface DoubleSvdDriver {
+        int run(int m, int n, double[] a, double[] sigma, double[] u, double[] vt);
+    }
+
+    static final FloatSvdDriver SGESDD = (m, n, a, s, u, vt) ->
+            LAPACKE_sgesdd(LAPACK_ROW_MAJOR, (byte) 'S', m, n, a, n, s, u, Math.min(m, n), vt, n);
+    static final FloatSvdDriver SGESVD = (m, n, a, s, u, vt) -> LAPACKE_sgesvd(LAPACK_ROW_MAJOR, (byte) 'S', (byte) 'S',
+            m, n, a, n, s, u, Math.min(m, n), vt, n, new float[Math.max(1, Math.min(m, n) - 1)]);
+    static final DoubleSvdDriver DGESDD = (m, n, a, s, u, vt) ->
+            LAPACKE_dgesdd(LAPACK_ROW_MAJOR, (byte) 'S', m, n, a, n, s, u, Math.min(m, n), vt, n);
+    static final DoubleSvdDriver DGESVD = (m, n, a, s, u, vt) -> LAPACKE_dgesvd(LAPACK_ROW_MAJOR, (byte) 'S', (byte) 'S',
+            m, n, a, n, s, u, Math.min(m, n), vt, n, new double[Math.max(1, Math.min(m, n) - 1)]);
+
+    /**
+     * Thin SVD of A (m×n) in float32: sgesdd (divide and conquer), or, where that does not converge
+     * (info > 0, which LAPACK allows on hard matrices), sgesvd (QR iteration: slower, more robust).
+     * A is left unchanged.
+     */
     public static Svd svd(float[] a, int m, int n) {
+        return svd(a, m, n, SGESDD, SGESVD);
+    }
+
+    static Svd svd(float[] a, int m, int n, FloatSvdDriver divideAndConquer, FloatSvdDriver qrIteration) {
         ensureLoaded();
         int k = Math.min(m, n);
         float[] s = new float[k];
         float[] u = new float[m * k];
         float[] vt = new float[k * n];
-        check(LAPACKE_sgesdd(LAPACK_ROW_MAJOR, (byte) 'S', m, n, a, n, s, u, k, vt, n), "sgesdd", m, n);
+        int info = divideAndConquer.run(m, n, a.clone(), s, u, vt);
+        if (info > 0) {
+            check(qrIteration.run(m, n, a.clone(), s, u, vt), "sgesvd (after sgesdd did not converge, info = " + info + ")",
+                    m, n);
+        } else {
+            check(info, "sgesdd", m, n);
+        }
         return new Svd(m, n, k, u, s, vt);
     }
 
-    /** Thin SVD of A (m×n) computed in float64 (dgesdd), results rounded to float32. */
+    /**
+     * Thin SVD of A (m×n) computed in float64, results rounded to float32: dgesdd, or dgesvd where
+     * that does not converge (as {@link #svd}). A is left unchanged.
+     */
     public static Svd svdFloat64(float[] a, int m, int n) {
+        return svdFloat64(a, m, n, DGESDD, DGESVD);
+    }
+
+    static Svd svdFloat64(float[] a, int m, int n, DoubleSvdDriver divideAndConquer, DoubleSvdDriver qrIteration) {
         ensureLoaded();
         int k = Math.min(m, n);
-        double[] ad = new double[a.length];
-        for (int i = 0; i < a.length; i++) {
-            ad[i] = a[i];
-        }
         double[] s = new double[k];
         double[] u = new double[m * k];
         double[] vt = new double[k * n];
-        check(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, (byte) 'S', m, n, ad, n, s, u, k, vt, n), "dgesdd", m, n);
+        int info = divideAndConquer.run(m, n, toDouble(a), s, u, vt);
+        if (info > 0) {
+            check(qrIteration.run(m, n, toDouble(a), s, u, vt), "dgesvd (after dgesdd did not converge, info = " + info
+                    + ")", m, n);
+        } else {
+            check(info, "dgesdd", m, n);
+        }
         return new Svd(m, n, k, toFloat(u), toFloat(s), toFloat(vt));
+    }
+
+    private static double[] toDouble(float[] values) {
+        double[] out = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = values[i];
+        }
+        return out;
     }
 
     public static float[] toFloat(double[] values) {

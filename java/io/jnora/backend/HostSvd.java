@@ -26,10 +26,9 @@ public final class HostSvd {
                 : exact(matrix, m, n, rank, plan.float64());
     }
 
-    /** The thin SVD by gesdd (float64 when asked), truncated to the top {@code rank}. */
+    /** The thin SVD by gesdd (gesvd where gesdd does not converge; float64 when asked), truncated to the top {@code rank}. */
     public static SvdFactors exact(float[] matrix, int m, int n, int rank, boolean float64) {
-        float[] copy = matrix.clone();  // gesdd overwrites its input
-        HostLapack.Svd full = float64 ? HostLapack.svdFloat64(copy, m, n) : HostLapack.svd(copy, m, n);
+        HostLapack.Svd full = float64 ? HostLapack.svdFloat64(matrix, m, n) : HostLapack.svd(matrix, m, n);
         return truncate(full.u(), full.k(), full.sigma(), full.vt(), m, n, rank);
     }
 

@@ -23,7 +23,7 @@ final class AdapterOptions {
             description = "Input scaling of the SVD (default: ${DEFAULT-VALUE}).")
     String scaleMode;
 
-    @Option(names = "--alpha-exp", description = "Exponent of mean-abs (default 0.5).")
+    @Option(names = "--alpha-exp", description = "Exponent α ≥ 0 of mean-abs, S = diag(mean|x_j|^α) (default 0.5).")
     Double alphaExp;
 
     @Option(names = "--whiten-lambda", description = "Ridge λ of whiten, relative to tr(C)/n (default 1e-3).")

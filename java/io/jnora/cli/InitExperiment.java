@@ -100,7 +100,7 @@ final class InitExperiment implements Callable<Integer> {
                             after.add(r.errorAfter());
                             optimum = r.errorOptimum();
                             err.printf(Locale.ROOT, "[%d/%d] %s %s %s seed %d: %.4f -> %.4f (optimum %.4f, %.1f s)%n",
-                                    ++done, runs, l.name(), v.initName(), v.split().metadataName(), seed, r.errorBefore(),
+                                    ++done, runs, l.name(), v.initName(), cfg.splitUsed(), seed, r.errorBefore(),
                                     r.errorAfter(), r.errorOptimum(), r.seconds());
                         }
                         table.row(l.name(), v.initName(), v.splitName(), atInit.format(4), after.format(4),

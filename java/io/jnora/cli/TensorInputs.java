@@ -10,6 +10,9 @@ import java.util.Arrays;
 
 /** Reading the commands' FILE#TENSOR inputs with their shapes checked, naming the option and file. */
 final class TensorInputs {
+    /** The most elements a weight may have: what one Java array holds (the host keeps W as a float[]). */
+    static final long MAX_WEIGHT_ELEMENTS = Integer.MAX_VALUE - 8;
+
     private TensorInputs() {}
 
     /** A weight (out × in) with the tensor's name and dtype, to write a result back alike. */
@@ -26,9 +29,17 @@ final class TensorInputs {
                 throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape "
                         + Arrays.toString(info.shape()) + ", expected 2 dimensions (out × in)");
             }
-            int n = Math.toIntExact(info.shape()[1]);
-            return new Weight(info.name(), info.dtype(), Math.toIntExact(info.shape()[0]), n,
-                    finite(command, option, ref, f.readFloats(info.name()), n));
+            long[] shape = info.shape();
+            // Checked before any narrowing or allocation: a valid file may hold [0, 2^40] with no data.
+            if (shape[0] < 1 || shape[1] < 1 || shape[0] > Integer.MAX_VALUE || shape[1] > Integer.MAX_VALUE
+                    || info.elementCount() > MAX_WEIGHT_ELEMENTS) {
+                throw new ShapeMismatchException(command + ": " + option + " " + ref + " has shape " + Arrays.toString(shape)
+                        + ", expected out × in with each dimension in [1, " + Integer.MAX_VALUE + "] and at most "
+                        + MAX_WEIGHT_ELEMENTS + " elements (one Java array)");
+            }
+            int m = (int) shape[0];
+            int n = (int) shape[1];
+            return new Weight(info.name(), info.dtype(), m, n, finite(command, option, ref, f.readFloats(info.name()), n));
         }
     }
 

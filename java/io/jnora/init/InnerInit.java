@@ -8,7 +8,7 @@ package io.jnora.init;
 public enum InnerInit {
     /** A' Kaiming-uniform, B' = 0, W_base = W: the output at init is exactly the base layer's. */
     ZERO,
-    /** Outer split (U_r, V_rᵀS⁻¹); B', A' = √Σ_r's top r_in block / √s; W_base = W − s·BB'A'A (NoRA §3.2). */
+    /** Outer split (U_r, V_rᵀS⁻¹); B', A' = √Σ_r's top r_in block / √|s| (B' with sign(s), so any s ≠ 0); W_base = W − s·BB'A'A (NoRA §3.2). */
     SIGMA,
     /** Random orthonormal outer factors, inner ZERO: the papers' ablation baseline. */
     RANDOM_OUTER;

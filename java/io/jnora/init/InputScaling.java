@@ -44,14 +44,17 @@ public final class InputScaling {
     /** S = diag(d), with the clamp of SPEC §2.2 applied. */
     public static InputScaling diagonal(double[] d) {
         double max = 0;
-        for (double v : d) {
+        for (int j = 0; j < d.length; j++) {
+            double v = d[j];
             if (!(v >= 0) || Double.isInfinite(v)) {
-                throw new IllegalArgumentException("InputScaling.diagonal: entries must be finite and ≥ 0, got " + v);
+                throw new IllegalArgumentException("InputScaling.diagonal: entries must be finite and ≥ 0, got " + v
+                        + " for channel " + j + " of n = " + d.length);
             }
             max = Math.max(max, v);
         }
         if (max == 0) {
-            throw new IllegalArgumentException("InputScaling.diagonal: every channel is zero (no activation seen)");
+            throw new IllegalArgumentException("InputScaling.diagonal: every one of the n = " + d.length
+                    + " channels is zero (no activation seen)");
         }
         double floor = CLAMP_FRACTION * max;
         float[] out = new float[d.length];
@@ -65,8 +68,10 @@ public final class InputScaling {
     public static InputScaling from(ScaleMode mode, ActivationStats stats) {
         if (mode.kind() == ScaleMode.Kind.WHITEN) {
             if (!stats.hasCovariance()) {
-                throw new IllegalArgumentException("InputScaling.from: " + mode
-                        + " needs statistics gathered with the covariance (ActivationStats.create(n, true))");
+                // A missing operand of the expected shape, as ActivationStats.merge reports a covariance in one of two.
+                throw new ShapeMismatchException("InputScaling.from: " + mode + " needs the " + stats.channels() + "×"
+                        + stats.channels() + " covariance, but the statistics over n = " + stats.channels()
+                        + " channels were gathered without it (use ActivationStats.create(n, true))");
             }
             return whiten(stats.covariance(), stats.channels(), mode.parameter());
         }
@@ -79,6 +84,10 @@ public final class InputScaling {
     /** S from per-channel statistics for a diagonal mode. */
     public static InputScaling fromChannelStatistics(ScaleMode mode, double[] meanAbs, double[] meanSquare) {
         int n = meanAbs.length;
+        if (meanSquare.length != n) {
+            throw new ShapeMismatchException("InputScaling.fromChannelStatistics: mean|x_j| has " + n
+                    + " channels but mean x_j² has " + meanSquare.length);
+        }
         double[] d = new double[n];
         switch (mode.kind()) {
             case NONE:
@@ -94,7 +103,8 @@ public final class InputScaling {
                 }
                 return diagonal(d);
             default:
-                throw new IllegalArgumentException("InputScaling: " + mode + " needs the covariance");
+                throw new IllegalArgumentException("InputScaling.fromChannelStatistics: " + mode + " needs the " + n + "×"
+                        + n + " covariance, not per-channel statistics (use InputScaling.whiten or InputScaling.from)");
         }
     }
 
@@ -103,7 +113,7 @@ public final class InputScaling {
      * the diagonal modes'. {@code covariance} is n×n row-major (symmetric).
      */
     public static InputScaling whiten(double[] covariance, int n, double lambda) {
-        if (covariance.length != (long) n * n) {
+        if (n < 1 || covariance.length != (long) n * n) {
             throw new ShapeMismatchException("InputScaling.whiten: covariance holds " + covariance.length
                     + " values, expected " + n + "×" + n);
         }
@@ -119,8 +129,9 @@ public final class InputScaling {
         }
         int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, (byte) 'L', n, c, n);
         if (info != 0) {
-            throw new IllegalArgumentException("InputScaling.whiten: C + λ·tr(C)/n·I is not positive definite (dpotrf info "
-                    + info + "; λ = " + lambda + ", tr(C) = " + trace + "): raise λ or calibrate on more rows");
+            String where = info > 0 ? "its leading " + info + "×" + info + " minor is not positive" : "dpotrf info " + info;
+            throw new IllegalArgumentException("InputScaling.whiten: C + λ·tr(C)/n·I (n = " + n + ") is not positive "
+                    + "definite (" + where + "; λ = " + lambda + ", tr(C) = " + trace + "): raise λ or calibrate on more rows");
         }
         float[] l = new float[n * n];
         double maxDiag = 0;

@@ -107,10 +107,7 @@ public final class NestedInitializer {
                 throw new NonFiniteInputException(op + ": weight element [" + i / n + ", " + i % n + "] is " + weight[i]);
             }
         }
-        double s = cfg.scale();
-        if (cfg.init() == InnerInit.SIGMA && !(s > 0)) {
-            throw new IllegalArgumentException(op + ": the SIGMA init divides by √s and needs s > 0, got s = " + s);
-        }
+        double s = cfg.scale();  // finite and ≠ 0: NoraConfig.build refuses s = 0 (SIGMA's B' = √Σ/√|s| undefined)
         SplittableRandom rng = new SplittableRandom(cfg.seed());
 
         if (cfg.init() == InnerInit.RANDOM_OUTER) {
@@ -145,14 +142,16 @@ public final class NestedInitializer {
             return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, kaimingUniform(rIn, r, rng),
                     new float[r * rIn], null, null, weight);
         }
-        // SIGMA: B' (r×r_in) and A' (r_in×r) hold √σ_k / √s on their diagonals, so that
-        // s·B B' A' A = U_{r_in} Σ_{r_in} V_{r_in}ᵀ S⁻¹ and W_res = W − that (SPEC §2.3).
+        // SIGMA: B' (r×r_in) and A' (r_in×r) hold √σ_k / √|s| on their diagonals, B' also the sign of s,
+        // so that s·B B' A' A = U_{r_in} Σ_{r_in} V_{r_in}ᵀ S⁻¹ for any s ≠ 0 and W_res = W − that (SPEC §2.3,
+        // "exact for any s": for s > 0 this is the table's √Σ/√s in both).
         float[] innerB = new float[r * rIn];
         float[] innerA = new float[rIn * r];
+        double signS = Math.signum(s);
         for (int k = 0; k < rIn; k++) {
-            float v = (float) Math.sqrt(sigma[k] / s);
-            innerB[k * rIn + k] = v;
-            innerA[k * r + k] = v;
+            double v = Math.sqrt(sigma[k] / Math.abs(s));
+            innerB[k * rIn + k] = (float) (signS * v);
+            innerA[k * r + k] = (float) v;
         }
         float[] residual = residualBase(weight, m, n, b, innerB, innerA, a, r, rIn, s);
         return new NestedAdapterWeights(m, n, cfg, method, sigma.clone(), a, b, innerA, innerB, innerA.clone(),

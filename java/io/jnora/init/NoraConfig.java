@@ -76,7 +76,21 @@ public final class NoraConfig {
     public int powerIterations() { return powerIterations; }
     public boolean svdFloat64() { return svdFloat64; }
     public InnerInit init() { return init; }
+    /** The split of Σ_r between B and A for the ZERO init; SIGMA and RANDOM_OUTER use none (see {@link #splitUsed()}). */
     public OuterSplit split() { return split; }
+    /**
+     * The outer split the init actually uses, as written into adapter metadata (SPEC §5): the
+     * configured split's name for ZERO; {@value OuterSplit#SIGMA_INIT_METADATA_NAME} for SIGMA, whose
+     * outer pair is (U_r, V_rᵀ S⁻¹) whatever the split (SPEC §2.3); {@value OuterSplit#RANDOM_OUTER_METADATA_NAME}
+     * for RANDOM_OUTER.
+     */
+    public String splitUsed() {
+        return switch (init) {
+            case SIGMA -> OuterSplit.SIGMA_INIT_METADATA_NAME;
+            case RANDOM_OUTER -> OuterSplit.RANDOM_OUTER_METADATA_NAME;
+            default -> split.metadataName();
+        };
+    }
     public double alpha() { return alpha; }
     public ScalingRule rule() { return rule; }
     /** The scale s: the rule applied to α and r_in, or the constant given. */
@@ -88,7 +102,7 @@ public final class NoraConfig {
     @Override
     public String toString() {
         return "NoraConfig[r=" + outerRank + ", r_in=" + innerRank + ", scale mode " + scaleMode + ", svd " + svd
-                + ", init " + init.metadataName() + ", split " + split.metadataName() + ", α=" + alpha + ", rule "
+                + ", init " + init.metadataName() + ", split " + splitUsed() + ", α=" + alpha + ", rule "
                 + rule.metadataName() + ", s=" + scale + (activationInformedInput ? ", activation-informed input" : "") + "]";
     }
 
@@ -121,6 +135,7 @@ public final class NoraConfig {
         /** Exact SVD in float64 (slower; for ill-conditioned weights). */
         public Builder svdFloat64(boolean on) { this.svdFloat64 = on; return this; }
         public Builder init(InnerInit mode) { this.init = java.util.Objects.requireNonNull(mode); return this; }
+        /** Where Σ_r goes for the ZERO init (default B = U_rΣ_r); with SIGMA only the default is accepted (SPEC §2.3). */
         public Builder split(OuterSplit s) { this.split = java.util.Objects.requireNonNull(s); return this; }
         /** α (default r_in). */
         public Builder alpha(double a) { this.alpha = a; return this; }
@@ -149,13 +164,27 @@ public final class NoraConfig {
                 throw new IllegalArgumentException("NoraConfig: oversampling (" + oversampling + ") and power iterations ("
                         + powerIterations + ") must be ≥ 0");
             }
+            // SIGMA's outer pair is (U_r, V_rᵀ S⁻¹) by definition (SPEC §2.3): another split asked for with
+            // it would be silently ignored, so it is refused (the default B = U_rΣ_r reads as "not asked").
+            if (init == InnerInit.SIGMA && split != OuterSplit.SIGMA_IN_B) {
+                throw new IllegalArgumentException("NoraConfig: the sigma init uses the outer split (U_r, V_rᵀS⁻¹) and "
+                        + "puts Σ_r into the inner pair (SPEC §2.3); the split " + split.metadataName()
+                        + " applies to the zero init only");
+            }
             double a = alpha == null ? innerRank : alpha;
             if (!Double.isFinite(a)) {
                 throw new NonFiniteInputException("NoraConfig: α must be finite, got " + a);
             }
             double s = constantScale != null ? constantScale : rule.scale(a, innerRank);
-            if (!Double.isFinite(s) || s == 0) {
-                throw new NonFiniteInputException("NoraConfig: the scale s must be finite and non-zero, got " + s);
+            String from = constantScale != null ? "given" : "from α = " + a + ", r_in = " + innerRank + ", rule "
+                    + rule.metadataName();
+            if (!Double.isFinite(s)) {
+                throw new NonFiniteInputException("NoraConfig: the scale s must be finite, got " + s + " (" + from + ")");
+            }
+            if (s == 0) {
+                // Any other s is fine, negative too: the sigma init puts sign(s) into B' (SPEC §2.3, exact for any s).
+                throw new IllegalArgumentException("NoraConfig: the scale s must be non-zero, got 0 (" + from + "): s = 0 "
+                        + "leaves the adapter without effect and makes the sigma init's B' = √Σ/√|s| undefined");
             }
             return new NoraConfig(this, a, s);
         }

@@ -13,6 +13,15 @@ public enum OuterSplit {
     /** B = U_r √Σ_r, A = √Σ_r V_rᵀ S⁻¹. */
     SQRT_SIGMA("sqrt-sigma");
 
+    /**
+     * The metadata name of the outer pair the SIGMA init uses, (U_r, V_rᵀ S⁻¹) (SPEC §2.3): Σ_r in
+     * neither outer factor but in the inner pair. Not a choice of split, so not a constant of this enum.
+     */
+    public static final String SIGMA_INIT_METADATA_NAME = "inner-sigma";
+
+    /** The metadata name of RANDOM_OUTER's outer pair: random orthonormal factors, no SVD to split. */
+    public static final String RANDOM_OUTER_METADATA_NAME = "none";
+
     private final String metadataName;
 
     OuterSplit(String metadataName) {

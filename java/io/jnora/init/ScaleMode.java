@@ -7,7 +7,7 @@ import java.util.Locale;
  *
  * <ul>
  *   <li>{@code NONE}: S = I, plain SVD (PiSSA);</li>
- *   <li>{@code MEAN_ABS(α)}: S = diag(mean|x_j|^α), α = 0.5 by default (ASVD);</li>
+ *   <li>{@code MEAN_ABS(α)}: S = diag(mean|x_j|^α), α ≥ 0, 0.5 by default (ASVD);</li>
  *   <li>{@code RMS}: S = diag(sqrt(mean x_j²));</li>
  *   <li>{@code WHITEN(λ)}: S = L, Cholesky factor of C + λ·tr(C)/n·I, λ = 1e-3 by default.</li>
  * </ul>
@@ -37,8 +37,10 @@ public final class ScaleMode {
     }
 
     public static ScaleMode meanAbs(double exponent) {
-        if (!Double.isFinite(exponent)) {
-            throw new IllegalArgumentException("ScaleMode.meanAbs: exponent α must be finite, got " + exponent);
+        // α < 0 would invert the weighting (quiet channels weigh most) and give ∞ for a dead channel (0^α).
+        if (!(exponent >= 0) || Double.isInfinite(exponent)) {
+            throw new IllegalArgumentException("ScaleMode.meanAbs: exponent α must be finite and ≥ 0, got " + exponent
+                    + " (S = diag(mean|x_j|^α), SPEC §2.2)");
         }
         return new ScaleMode(Kind.MEAN_ABS, exponent);
     }

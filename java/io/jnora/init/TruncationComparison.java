@@ -22,7 +22,8 @@ public final class TruncationComparison {
 
     /**
      * Each mode's held-out output error at the base config's outer rank; {@code stats} must carry the
-     * covariance when a mode is WHITEN. The inner rank and init of the base config do not matter here.
+     * covariance when a mode is WHITEN. The inner rank, init and activation-informed input of the base
+     * config do not matter here: each truncation is the plain W_r.
      */
     public static List<Entry> compare(NoraContext context, float[] weight, int m, int n, ActivationStats stats,
             float[] heldOut, int heldOutRows, NoraConfig base, List<ScaleMode> modes) {
@@ -32,7 +33,9 @@ public final class TruncationComparison {
         }
         List<Entry> out = new ArrayList<>();
         for (ScaleMode mode : modes) {
-            NoraConfig cfg = base.toBuilder().scaleMode(mode).innerRank(1).init(InnerInit.ZERO).build();
+            // The activation-informed input folds diag(s_in) into A, so that B·A would no longer be W_r.
+            NoraConfig cfg = base.toBuilder().scaleMode(mode).innerRank(1).init(InnerInit.ZERO)
+                    .activationInformedInput(false).build();
             NestedAdapterWeights w = NestedInitializer.initialize(context, weight, m, n, stats, cfg);
             out.add(new Entry(mode, w.svdUsed(), OutputError.relative(heldOut, heldOutRows, weight, w.outerProduct(), m, n)));
         }

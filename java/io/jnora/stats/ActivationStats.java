@@ -83,8 +83,9 @@ public final class ActivationStats {
     /**
      * Adds the rows of a batch already in a context's memory ({@code rows × channels()}), computed on
      * that context's backend: on CUDA one pass over the batch on the device, and only the per-channel
-     * sums (n values each) and, with the covariance, the n × n product {@code XᵀX} (float32 on the
-     * device, cuBLAS) come back; the batch itself never does. A non-finite element is a
+     * sums (n values each) and, with the covariance, the n × n product {@code XᵀX} (formed in float64
+     * on the device: the batch widened to double, then cuBLAS {@code Dsyrk}, as the host's {@code dsyrk})
+     * come back; the batch itself never does. A non-finite element is a
      * {@link NonFiniteInputException} (on CUDA naming its column only) and adds nothing.
      */
     public ActivationStats accumulate(Matrix batch) {

@@ -230,7 +230,7 @@ public final class LayerRecovery implements AutoCloseable {
                     + "for an adapter to write");
         }
         return new AdapterLayer(name, m, n, cfg.outerRank(), cfg.innerRank(), cfg.alpha(), cfg.rule().metadataName(),
-                outer.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(), cfg.split().metadataName(),
+                outer.scale(), cfg.scaleMode().toString(), cfg.init().metadataName(), cfg.splitUsed(),
                 outer.svdUsed() == null ? "none" : outer.svdUsed().name().toLowerCase(java.util.Locale.ROOT),
                 outerFactor(outer.outerA()), outerFactor(outer.outerB()), layer.innerA().toArray(),
                 layer.innerB().toArray(), null, null);

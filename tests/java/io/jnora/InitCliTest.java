@@ -112,6 +112,45 @@ class InitCliTest {
         assertTrue(r.err().contains("cut.safetensors"), r.err());
     }
 
+    /**
+     * A weight whose shape has a zero dimension, or one beyond what a Java array holds, is bad input
+     * naming the command, the option, FILE#TENSOR and the shape, before any allocation: a valid
+     * file with zero elements ([0, 2^40], [3·10^9, 0] with empty data) or a [5, 0] weight.
+     */
+    @Test
+    void aWeightWithAnEmptyOrOversizedDimensionIsBadInputNamingFileAndShape() {
+        SyntheticLayer layer = SyntheticLayer.random(16, 20, 16, 4, 2, 1f);
+        Path calib = inputs(layer, 40);
+        long[][] shapes = {{0, 1L << 40}, {3_000_000_000L, 0}, {5, 0}, {0, 16}};
+        for (long[] shape : shapes) {
+            Path file = dir.resolve("empty" + shape[0] + "x" + shape[1] + ".safetensors");
+            new SafetensorsWriter().add("w", new float[0], shape).write(file);
+            String ref = file + "#w";
+            String shapeText = java.util.Arrays.toString(shape);
+            CliRun init = CliRun.of("init", "--weight", ref, "--calib", calib + "#calib", "--rank", "4", "--inner-rank", "2",
+                    "--out", dir.resolve("o.safetensors").toString());
+            assertEquals(2, init.status(), shapeText + ": " + init.err());
+            assertTrue(init.err().contains("init: --weight " + ref) && init.err().contains(shapeText), init.err());
+            CliRun forward = CliRun.of("forward", "--weight", ref, "--adapter", dir.resolve("none.safetensors").toString(),
+                    "--input", calib + "#calib", "--out", dir.resolve("y.safetensors").toString());
+            assertEquals(2, forward.status(), shapeText + ": " + forward.err());
+            assertTrue(forward.err().contains("forward: --weight " + ref) && forward.err().contains(shapeText),
+                    forward.err());
+        }
+        assertFalse(Files.exists(dir.resolve("o.safetensors")), "nothing is written on failure");
+    }
+
+    /** --alpha-exp below 0 is refused up front, naming the exponent (it gave ∞ for dead channels and a vague error). */
+    @Test
+    void aNegativeMeanAbsExponentIsBadInput() {
+        SyntheticLayer layer = SyntheticLayer.random(18, 20, 16, 4, 2, 1f);
+        Path in = inputs(layer, 40);
+        CliRun r = CliRun.of("init", "--weight", in + "#weight", "--calib", in + "#calib", "--rank", "4", "--inner-rank", "2",
+                "--alpha-exp", "-0.5", "--out", dir.resolve("o.safetensors").toString());
+        assertEquals(2, r.status(), r.err());
+        assertTrue(r.err().contains("ScaleMode.meanAbs") && r.err().contains("≥ 0") && r.err().contains("-0.5"), r.err());
+    }
+
     @Test
     void aRankAboveTheWeightsIsBadInput() {
         SyntheticLayer layer = SyntheticLayer.random(15, 20, 16, 4, 2, 1f);

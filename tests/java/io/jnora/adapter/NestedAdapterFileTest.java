@@ -12,6 +12,7 @@ import io.jnora.init.InputScaling;
 import io.jnora.init.NestedAdapterWeights;
 import io.jnora.init.NestedInitializer;
 import io.jnora.init.NoraConfig;
+import io.jnora.init.OuterSplit;
 import io.jnora.io.SafetensorsFile;
 import io.jnora.io.SafetensorsWriter;
 import io.jnora.synth.SyntheticLayer;
@@ -76,6 +77,44 @@ class NestedAdapterFileTest {
         }
     }
 
+    /**
+     * The metadata's split is the outer pair the init actually made (SPEC §5): the configured split for
+     * ZERO, inner-sigma for SIGMA (outer (U_r, V_rᵀS⁻¹), Σ in the inner pair, SPEC §2.3) and none for
+     * RANDOM_OUTER (no SVD), never the builder's default b-sigma where that was not used.
+     */
+    @Test
+    void theSplitWrittenIsTheOneTheInitUsed() {
+        SyntheticLayer s = SyntheticLayer.random(3, 12, 10, 6, 3, 1f);
+        Object[][] cases = {
+            {InnerInit.ZERO, OuterSplit.SIGMA_IN_B, "b-sigma"},
+            {InnerInit.ZERO, OuterSplit.SQRT_SIGMA, "sqrt-sigma"},
+            {InnerInit.ZERO, OuterSplit.SIGMA_IN_A, "a-sigma"},
+            {InnerInit.SIGMA, OuterSplit.SIGMA_IN_B, "inner-sigma"},
+            {InnerInit.RANDOM_OUTER, OuterSplit.SIGMA_IN_B, "none"}};
+        for (Object[] c : cases) {
+            NestedAdapterWeights w = NestedInitializer.initialize(s.baseWeight, 12, 10, InputScaling.identity(10),
+                    NoraConfig.builder().outerRank(6).innerRank(3).init((InnerInit) c[0]).split((OuterSplit) c[1]).build());
+            Path file = dir.resolve("split-" + c[2] + ".safetensors");
+            NestedAdapterFile.write(file, List.of(AdapterLayer.of("layer", w)));
+            assertEquals(c[2], NestedAdapterFile.readLayer(file, null).split(), c[0] + " with " + c[1]);
+        }
+    }
+
+    /** A SIGMA layer written before the split was recorded as inner-sigma (it said b-sigma) still reads, as written. */
+    @Test
+    void aSigmaLayerFromBeforeTheSplitFixStillReads() {
+        Map<String, float[]> tensors = goodTensors();
+        Map<String, long[]> shapes = goodShapes();
+        tensors.put("L.nora.A_inner0", new float[2]);
+        tensors.put("L.nora.B_inner0", new float[2]);
+        shapes.put("L.nora.A_inner0", new long[] {1, 2});
+        shapes.put("L.nora.B_inner0", new long[] {2, 1});
+        AdapterLayer l = NestedAdapterFile.readLayer(fileWith(META.replace("\"init\":\"zero\"", "\"init\":\"sigma\""),
+                tensors, shapes), null);
+        assertTrue(l.usesResidualBase());
+        assertEquals("b-sigma", l.split());
+    }
+
     private Path fileWith(String metadata, Map<String, float[]> tensors, Map<String, long[]> shapes) {
         SafetensorsWriter w = new SafetensorsWriter();
         tensors.forEach((name, values) -> w.add(name, values, shapes.get(name)));
@@ -120,6 +159,11 @@ class NestedAdapterFileTest {
         assertRefused(fileWith(META.replace("\"r\":2", "\"r\":-2"), goodTensors(), goodShapes()), "\"L\"", "\"r\"");
         assertRefused(fileWith(META.replace("\"r_in\":1", "\"r_in\":3"), goodTensors(), goodShapes()), "r_in = 3");
         assertRefused(fileWith(META.replace("\"s\":1", "\"s\":\"x\""), goodTensors(), goodShapes()), "\"s\"");
+        // Finite doubles that a float32 scale cannot hold: ∞ after the cast, or 0 (the adapter switched off).
+        assertRefused(fileWith(META.replace("\"s\":1", "\"s\":1e39"), goodTensors(), goodShapes()), "\"L\"", "\"s\"",
+                "1.0E39", "float32");
+        assertRefused(fileWith(META.replace("\"s\":1", "\"s\":-1e-50"), goodTensors(), goodShapes()), "\"s\"",
+                "-1.0E-50", "float32");
 
         Map<String, float[]> missing = goodTensors();
         missing.remove("L.nora.B_inner");

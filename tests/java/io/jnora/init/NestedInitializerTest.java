@@ -22,7 +22,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Activation-aware SVD initialisation (SPEC §2.2–§2.4) against independent float64 references. */
 class NestedInitializerTest {
@@ -69,15 +71,25 @@ class NestedInitializerTest {
         assertTrue(err <= 1e-3, mode + ": (BA)S vs U_rΣ_rV_rᵀ relative error " + err + " (seed " + SEED + ")");
     }
 
-    /** On decaying spectra, the randomized truncation error is within 1% of the exact one (SPEC §2.2). */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("modes")
-    void randomizedSvdIsWithinOnePercentOfExactOnDecayingSpectra(ScaleMode mode) {
+    /** Each scale mode on a steep (σ_{k+1}/σ_k = 0.93) and a moderate (0.98) spectral decay. */
+    static Stream<Arguments> modesAndDecays() {
+        return modes().flatMap(mode -> Stream.of(Arguments.of(mode, 0.93), Arguments.of(mode, 0.98)));
+    }
+
+    /**
+     * On decaying spectra, the randomized truncation error with the SPEC's defaults (p = 10, q = 2) is
+     * within 1% of the exact one (SPEC §2.2). At decay 0.98 (of W; σ_r/σ_1 ≈ 0.63 at r = 24, so
+     * (σ_{r+p}/σ_r)^(2q+1) ≈ 0.36) the ratio measured over 400 seeds × modes was at most 1.0073,
+     * mean 1.003: the margin to 1.01 is real but not large, which is the point of this case.
+     */
+    @ParameterizedTest(name = "{0}, decay {1}")
+    @MethodSource("modesAndDecays")
+    void randomizedSvdIsWithinOnePercentOfExactOnDecayingSpectra(ScaleMode mode, double decay) {
         SplittableRandom rng = new SplittableRandom(SEED + 1);
         int m = 260;
         int n = 200;
         int r = 24;
-        float[] w = InitTestData.decayingWeight(rng, m, n, 0.93);
+        float[] w = InitTestData.decayingWeight(rng, m, n, decay);
         InitTestData.Activations acts = new InitTestData.Activations(rng, n);
         InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 600), 600, n);
         InputScaling scaling = stats.scaling(mode);
@@ -87,7 +99,7 @@ class NestedInitializerTest {
                 config(r, 4).scaleMode(mode).svd(SvdMethod.EXACT).build()), s, m, n);
         double randomized = scaledTruncationError(w, NestedInitializer.initialize(w, m, n, scaling,
                 config(r, 4).scaleMode(mode).svd(SvdMethod.RANDOMIZED).build()), s, m, n);
-        assertTrue(randomized <= 1.01 * exact, mode + ": randomized ‖(W−W_r)S‖ = " + randomized + " vs exact " + exact
+        assertTrue(randomized <= 1.01 * exact, mode + ", decay " + decay + ": randomized ‖(W−W_r)S‖ = " + randomized + " vs exact " + exact
                 + " (seed " + SEED + ")");
     }
 
@@ -168,6 +180,57 @@ class NestedInitializerTest {
         assertTrue(err <= 1e-3, mode + ": s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ: " + err + " (seed " + SEED + ")");
     }
 
+    /**
+     * SIGMA is exact for any s ≠ 0 (SPEC §2.3), negative too: B' carries sign(s), both inner factors
+     * √σ_k/√|s|, so s·BB'A'A is still the top-r_in truncation and the layer's output is unchanged.
+     * Tolerances as in the positive-s test above.
+     */
+    @ParameterizedTest(name = "s = {0}")
+    @ValueSource(doubles = {-0.37, -4.0})
+    void sigmaInitIsExactForANegativeScale(double scale) {
+        SplittableRandom rng = new SplittableRandom(SEED + 7);
+        int m = 31;
+        int n = 27;
+        int r = 9;
+        int rIn = 4;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.8);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 300), 300, n);
+        ScaleMode mode = ScaleMode.meanAbs();
+        NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(mode), config(r, rIn)
+                .scaleMode(mode).svd(SvdMethod.EXACT).init(InnerInit.SIGMA).constantScale(scale).build());
+        for (int k = 0; k < rIn; k++) {
+            double v = Math.sqrt(init.singularValues()[k] / Math.abs(scale));
+            assertEquals(-v, init.innerB()[k * rIn + k], 1e-6 * v, "B' carries the sign of s");
+            assertEquals(v, init.innerA()[k * r + k], 1e-6 * v);
+        }
+        float[] x = acts.sample(rng, 13);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
+                Matrix xm = ctx.matrix(13, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
+            double[] want = Float64Reference.multiplyTransposed(toDouble(x), 13, n, toDouble(w), m);
+            double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
+            assertTrue(err <= 1e-5, "output at SIGMA init with s = " + scale + " vs X Wᵀ: " + err + " (seed " + SEED + ")");
+        }
+        double[] delta = toDouble(w);
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] -= init.baseWeight()[i];
+        }
+        double[] s = InitTestData.referenceScaling(mode, stats, n);
+        JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
+        double err = relativeError(multiply(delta, m, n, s, n), ref.truncated(rIn));
+        assertTrue(err <= 1e-3, "s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ with s = " + scale + ": " + err + " (seed " + SEED + ")");
+    }
+
+    /** A negative mean-abs exponent is refused where the mode is made (it would give ∞ for a dead channel). */
+    @Test
+    void aNegativeMeanAbsExponentIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ScaleMode.meanAbs(-0.5));
+        assertTrue(e.getMessage().contains("≥ 0") && e.getMessage().contains("-0.5"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ScaleMode.parse("mean-abs", -1.0));
+        assertThrows(IllegalArgumentException.class, () -> ScaleMode.meanAbs(Double.NaN));
+        assertEquals(0.0, ScaleMode.meanAbs(0).parameter(), "α = 0 is S = I, allowed");
+    }
+
     @Test
     void scaleFollowsTheRule() {
         assertEquals(1.0, config(64, 16).build().scale(), 0, "default α = r_in with LoRA gives s = 1");
@@ -177,18 +240,67 @@ class NestedInitializerTest {
         assertEquals(0.3, config(64, 16).constantScale(0.3).build().scale(), 0);
     }
 
+    /**
+     * Each split puts Σ_r where it says (SPEC §2.2): B's column k has norm σ_k (B = U_rΣ_r, the default),
+     * 1 (B = U_r) or √σ_k (B = U_r√Σ_r), and row k of A·S the matching 1, σ_k or √σ_k, since U_r and
+     * V_r are orthonormal; B·A is the same W_r for all three. Under a non-trivial diagonal S (MEAN_ABS),
+     * so that A's S⁻¹ is checked too. Tolerance 1e-4 relative: float32 SVD factors are orthonormal to
+     * ~1e-6 and the norms are formed in float64.
+     */
     @Test
-    void everySplitSpansTheSameProduct() {
+    void eachSplitPutsSigmaWhereItSaysAndAllSpanTheSameProduct() {
         SplittableRandom rng = new SplittableRandom(SEED + 4);
-        float[] w = InitTestData.decayingWeight(rng, 30, 26, 0.8);
-        InputScaling id = InputScaling.identity(26);
-        float[] reference = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).build()).outerProduct();
+        int m = 30;
+        int n = 26;
+        int r = 8;
+        float[] w = InitTestData.decayingWeight(rng, m, n, 0.8);
+        InitTestData.Activations acts = new InitTestData.Activations(rng, n);
+        InitTestData.Stats stats = InitTestData.Stats.of(acts.sample(rng, 200), 200, n);
+        InputScaling scaling = stats.scaling(ScaleMode.meanAbs());
+        double[] dense = toDouble(scaling.dense());
+        NoraConfig.Builder cfg = config(r, 2).svd(SvdMethod.EXACT);
+        float[] reference = NestedInitializer.initialize(w, m, n, scaling, cfg.build()).outerProduct();
         for (OuterSplit split : OuterSplit.values()) {
-            float[] p = NestedInitializer.initialize(w, 30, 26, id, config(8, 2).svd(SvdMethod.EXACT).split(split).build())
-                    .outerProduct();
-            double err = relativeError(toDouble(p), toDouble(reference));
-            assertTrue(err <= 1e-5, split + ": " + err);
+            NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, scaling, cfg.split(split).build());
+            float[] sigma = init.singularValues();
+            double[] b = toDouble(init.outerB());
+            double[] as = multiply(toDouble(init.outerA()), r, n, dense, n);
+            for (int k = 0; k < r; k++) {
+                double wantB = split == OuterSplit.SIGMA_IN_B ? sigma[k] : split == OuterSplit.SIGMA_IN_A ? 1
+                        : Math.sqrt(sigma[k]);
+                double wantA = split == OuterSplit.SIGMA_IN_B ? 1 : split == OuterSplit.SIGMA_IN_A ? sigma[k]
+                        : Math.sqrt(sigma[k]);
+                double colB = 0;
+                for (int i = 0; i < m; i++) {
+                    colB += b[i * r + k] * b[i * r + k];
+                }
+                double rowA = 0;
+                for (int j = 0; j < n; j++) {
+                    rowA += as[k * n + j] * as[k * n + j];
+                }
+                assertEquals(wantB, Math.sqrt(colB), 1e-4 * wantB, split + ": ‖B[:, " + k + "]‖ (seed " + SEED + ")");
+                assertEquals(wantA, Math.sqrt(rowA), 1e-4 * wantA, split + ": ‖(A S)[" + k + ", :]‖ (seed " + SEED + ")");
+            }
+            double err = relativeError(toDouble(init.outerProduct()), toDouble(reference));
+            assertTrue(err <= 1e-5, split + ": B·A vs the default split's: " + err + " (seed " + SEED + ")");
         }
+    }
+
+    /**
+     * SIGMA's outer pair is (U_r, V_rᵀS⁻¹) whatever the split (SPEC §2.3): a split other than the default
+     * asked for with it is refused at build, not silently ignored; the config names the split it uses.
+     */
+    @Test
+    void aSplitOtherThanTheDefaultIsRefusedWithTheSigmaInit() {
+        for (OuterSplit split : new OuterSplit[] {OuterSplit.SIGMA_IN_A, OuterSplit.SQRT_SIGMA}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> config(8, 2).init(InnerInit.SIGMA).split(split).build());
+            assertTrue(e.getMessage().contains("sigma init") && e.getMessage().contains(split.metadataName()),
+                    e.getMessage());
+            assertEquals(split.metadataName(), config(8, 2).split(split).build().splitUsed(), "ZERO uses the split");
+        }
+        assertEquals("inner-sigma", config(8, 2).init(InnerInit.SIGMA).build().splitUsed());
+        assertEquals("none", config(8, 2).init(InnerInit.RANDOM_OUTER).build().splitUsed());
     }
 
     @Test
@@ -262,8 +374,11 @@ class NestedInitializerTest {
         NonFiniteInputException nan = assertThrows(NonFiniteInputException.class,
                 () -> NestedInitializer.initialize(bad, 20, 10, id, config(4, 2).build()));
         assertTrue(nan.getMessage().contains("[1, 3]"), nan.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> NestedInitializer.initialize(w, 20, 10, id,
-                config(4, 2).init(InnerInit.SIGMA).constantScale(-1).build()));
+        IllegalArgumentException zeroScale = assertThrows(IllegalArgumentException.class,
+                () -> config(4, 2).init(InnerInit.SIGMA).constantScale(0).build());
+        assertTrue(zeroScale.getMessage().contains("non-zero") && zeroScale.getMessage().contains("√|s|"),
+                zeroScale.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> config(4, 2).alpha(0).build(), "α = 0 gives s = 0");
         assertThrows(IllegalArgumentException.class, () -> ScaleMode.whiten(-1));
         assertThrows(IllegalArgumentException.class, () -> InputScaling.diagonal(new double[] {0, 0}));
     }
