@@ -44,7 +44,7 @@ public final class NoraContext implements AutoCloseable {
     // Captured steps still open, and scratch outgrown meanwhile (retire), closed after the last.
     private final List<Matrix> retired = new ArrayList<>();
     private int openCaptures;
-    private boolean closed;
+    private volatile boolean closed;  // read by threads that make matrices without the submission lock
     // Serialises the threads that submit work to the one stream (registries, replays): the backend's
     // scratch, handles and upload buffers are the context's, not a registry's.
     private final Object submissionLock = new Object();
@@ -189,7 +189,9 @@ public final class NoraContext implements AutoCloseable {
      * cannot be part of a step (its update number and learning rate are host values a graph would
      * freeze) and says so; nor can a registry's stageRows/add/remove, nor the replay of another
      * captured step. While a step is being recorded nothing else may use this context: on CUDA the
-     * recording takes in whatever reaches the stream, from any thread.
+     * recording takes in whatever reaches the stream, from any thread. The recording holds the
+     * {@link #submissionLock()}, so registries and replays on other threads wait for it; so does a
+     * replay, which on the CPU runs the step's own code under that lock.
      *
      * <p>A replay reaches the memory of every matrix the step used and of the layers and registries
      * it went through. Once one of them is closed, {@link CapturedWork#replay()} refuses, before
@@ -213,6 +215,14 @@ public final class NoraContext implements AutoCloseable {
      * }</pre>
      */
     public CapturedWork capture(Runnable step) {
+        // Held for the whole recording: another thread's registry upload or synchronisation on the
+        // stream would break it, or be recorded into it.
+        synchronized (submissionLock) {
+            return captureLocked(step);
+        }
+    }
+
+    private CapturedWork captureLocked(Runnable step) {
         requireOpen();
         if (capture != null) {
             throw new IllegalStateException("NoraContext.capture: a capture is already being recorded");
@@ -290,6 +300,12 @@ public final class NoraContext implements AutoCloseable {
 
             @Override
             public void close() {
+                synchronized (submissionLock) {  // not while another thread replays it
+                    closeLocked();
+                }
+            }
+
+            private void closeLocked() {
                 if (closed) {
                     return;
                 }
@@ -628,8 +644,19 @@ public final class NoraContext implements AutoCloseable {
         }
     }
 
+    /**
+     * Closes the captured steps, registries and other resources still open, then every matrix, then
+     * the backend. It waits for any thread submitting work through the context (a registry batch, a
+     * replay) to finish its call; their later calls are refused as closed.
+     */
     @Override
     public void close() {
+        synchronized (submissionLock) {
+            closeLocked();
+        }
+    }
+
+    private void closeLocked() {
         if (closed) {
             return;
         }

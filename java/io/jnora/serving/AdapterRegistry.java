@@ -61,9 +61,11 @@ public final class AdapterRegistry implements AutoCloseable {
     private final Slot[] slots;
     // The k-th adapter (from 0) put in a slot has the id k × capacity + slot: never repeated, mapped
     // back to its slot without a search, and equal to the slot while no slot has been reused.
-    private final int[] generations;
-    // The slot indices of the rows staged last (what the row index holds), for remove() to blank.
+    private final long[] generations;
+    // The slot indices of the rows staged last (what the row index holds), for remove() to blank; the
+    // next staging is written into the spare and swapped in once the row index took it.
     private int[] stagedSlots = new int[0];
+    private int[] spareSlots = new int[0];
     private int stagedRows;
     private long bytesInUse;
     private Matrix scratch;
@@ -111,7 +113,7 @@ public final class AdapterRegistry implements AutoCloseable {
         this.n = n;
         this.memoryBudgetBytes = memoryBudgetBytes;
         this.slots = new Slot[maxAdapters];
-        this.generations = new int[maxAdapters];
+        this.generations = new long[maxAdapters];
         synchronized (lock) {
             Matrix w = context.matrix(m, n, baseWeight, precision);
             AdapterTable t;
@@ -177,7 +179,7 @@ public final class AdapterRegistry implements AutoCloseable {
                     + " bytes; " + bytesInUse + " of the budget's " + memoryBudgetBytes + " are in use");
         }
         int index = freeSlot(name);
-        long nextId = (long) generations[index] * slots.length + index;
+        long nextId = generations[index] * slots.length + index;
         if (nextId > Integer.MAX_VALUE) {
             throw new CapacityExceededException("AdapterRegistry.add: slot " + index + " has held "
                     + generations[index] + " adapters; its next id would pass 2^31 (ids are never reused): make a"
@@ -236,16 +238,31 @@ public final class AdapterRegistry implements AutoCloseable {
      * that slot: they are set to none, and the row index is staged again (an asynchronous copy).
      */
     private void blankStagedRows(int slot) {
+        int[] blanked = spareFor(stagedRows);
         boolean found = false;
         for (int t = 0; t < stagedRows; t++) {
-            if (stagedSlots[t] == slot) {
-                stagedSlots[t] = -1;
-                found = true;
-            }
+            found |= stagedSlots[t] == slot;
+            blanked[t] = stagedSlots[t] == slot ? -1 : stagedSlots[t];
         }
         if (found) {
-            rowIndex.set(stagedSlots, stagedRows);
+            commitStaged(blanked, stagedRows);
         }
+    }
+
+    /** The spare staging array, at least {@code rows} long. */
+    private int[] spareFor(int rows) {
+        if (spareSlots.length < rows) {
+            spareSlots = new int[Math.max(rows, stagedSlots.length)];
+        }
+        return spareSlots;
+    }
+
+    /** Hands the rows' slots to the row index, and only once it took them makes them the staged ones. */
+    private void commitStaged(int[] slotsOfRows, int rows) {
+        rowIndex.set(slotsOfRows, rows);
+        spareSlots = stagedSlots;
+        stagedSlots = slotsOfRows;
+        stagedRows = rows;
     }
 
     /** The id of a resident adapter. */
@@ -330,19 +347,18 @@ public final class AdapterRegistry implements AutoCloseable {
                         + " captured batch(es) read a row index of " + (rowIndex == null ? 0 : rowIndex.capacity())
                         + "; close them (and capture again) first");
             }
+            RowIndex larger = backend.createRowIndex(rowAdapter.length, table);  // first: if it fails, the old one stays
             if (rowIndex != null) {
                 rowIndex.close();
             }
-            rowIndex = backend.createRowIndex(rowAdapter.length, table);
+            rowIndex = larger;
+            stagedRows = 0;
         }
-        if (stagedSlots.length < rowAdapter.length) {
-            stagedSlots = new int[rowAdapter.length];
-        }
+        int[] slotsOfRows = spareFor(rowAdapter.length);
         for (int t = 0; t < rowAdapter.length; t++) {
-            stagedSlots[t] = rowAdapter[t] < 0 ? -1 : rowAdapter[t] % slots.length;
+            slotsOfRows[t] = rowAdapter[t] < 0 ? -1 : rowAdapter[t] % slots.length;
         }
-        rowIndex.set(stagedSlots, rowAdapter.length);
-        stagedRows = rowAdapter.length;
+        commitStaged(slotsOfRows, rowAdapter.length);
     }
 
     /**
@@ -382,10 +398,12 @@ public final class AdapterRegistry implements AutoCloseable {
         long scratchNeeded = maxRank > 0 && x.rows() > 0 ? backend.groupedScratchElements(x.rows(), n, maxRank) : 0;
         if (scratchNeeded > 0 && context.insideCapturedStep() && (scratch == null || scratch.size() < scratchNeeded)) {
             // Allocating inside a recording would be recorded too (or break it): the first run must come first.
-            throw new IllegalStateException("AdapterRegistry.apply: a batch of " + x.rows() + " rows at rank up to "
-                    + maxRank + " has not run outside a capture yet, so its scratch is not allocated; run it once"
-                    + " before capturing it" + (capturedBatches > 0 ? " (with the captured batches that read the"
-                    + " current scratch closed)" : ""));
+            throw new IllegalStateException(scratch == null
+                    ? "AdapterRegistry.apply: a batch of " + x.rows() + " rows at rank up to " + maxRank + " has not run"
+                            + " outside a capture yet, so its scratch is not allocated; run it once before capturing it"
+                    : "AdapterRegistry.apply: a batch of " + x.rows() + " rows at rank up to " + maxRank + " needs more"
+                            + " scratch than this registry had when the step was recorded (a larger rank or more rows"
+                            + " since); close the capture, run the batch once outside it and capture again");
         }
         context.linear(x, baseWeight, y);
         if (context.whileCapturing(() -> {
@@ -503,23 +521,53 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
+    /**
+     * Marks the registry closed first (replays that went through it refuse from then on), waits for
+     * queued work, then frees each part in turn: a failure (a sticky CUDA error, exactly when one
+     * closes) frees the rest anyway and is thrown after.
+     */
     private void closeLocked() {
         if (closed) {
             return;
         }
-        context.unregister(this);
-        for (String name : new ArrayList<>(byName.keySet())) {
-            removeLocked(name);
-        }
+        requireOutsideCapturedStep("close");
         closed = true;
-        backend.synchronize();  // a replay still queued reads the table and the row index
-        table.close();
-        baseWeight.close();
-        if (scratch != null) {
-            scratch.close();
+        List<AutoCloseable> parts = new ArrayList<>();
+        for (Slot slot : byName.values()) {
+            parts.add(slot.a());
+            parts.add(slot.b());
         }
-        if (rowIndex != null) {
-            rowIndex.close();
+        parts.add(table);
+        parts.add(baseWeight);
+        parts.add(scratch);
+        parts.add(rowIndex);
+        byName.clear();
+        java.util.Arrays.fill(slots, null);
+        bytesInUse = 0;
+        stagedRows = 0;
+        RuntimeException failure = null;
+        try {
+            backend.synchronize();  // a replay still queued reads the factors, the table and the row index
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        for (AutoCloseable part : parts) {
+            if (part == null) {
+                continue;
+            }
+            try {
+                part.close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = e instanceof RuntimeException r ? r : new JnoraException("AdapterRegistry.close: " + e, e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        context.unregister(this);
+        if (failure != null) {
+            throw failure;
         }
     }
 }

@@ -238,6 +238,7 @@ class AdapterRegistryServingTest {
             }
             System.out.println("AdapterRegistryServingTest " + backend + ": " + churnedRowsServed.get()
                     + " rows served by churned adapters, " + refusedBatches.get() + " batches refused (removed meanwhile)");
+            assertTrue(churnedRowsServed.get() > 0, "some batches reached an adapter added while serving");
             for (AdapterRegistry registry : registries) {
                 registry.close();
             }
@@ -256,6 +257,108 @@ class AdapterRegistryServingTest {
     void threadsOverTwoRegistriesOfOneContextOnCuda() throws Exception {
         GpuTests.requireCuda("AdapterRegistryServingTest");
         threadsOverTwoRegistriesOfOneContext(Backend.CUDA);
+    }
+
+    /**
+     * A registry call, a replay and a recording from another thread wait while the context's
+     * submission lock is held (by a thread submitting its own work), and run once it is released.
+     */
+    @Test
+    void registryCallsReplaysAndRecordingsWaitForTheSubmissionLock() throws Exception {
+        int m = 20;
+        int n = 30;
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
+        Lora l = AdapterRegistryTest.lora(rng, 4, m, n);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 2, 1L << 20);
+                Matrix x = ctx.matrix(3, n, base.inputs(SEED, 3)); Matrix y = ctx.zeros(3, m)) {
+            registry.add("a", l.a(), l.b(), 4, l.scale());
+            registry.apply(x, new int[] {0, -1, 0}, y);
+            // A step of a plain GEMM: its replay takes no registry's lock of its own, only the replay's.
+            try (Matrix w = ctx.matrix(m, n, base.baseWeight);
+                    io.jnora.backend.CapturedWork gemm = ctx.capture(() -> ctx.linear(x, w, y))) {
+                List<io.jnora.backend.CapturedWork> recorded = new java.util.concurrent.CopyOnWriteArrayList<>();
+                List<Runnable> calls = List.of(() -> registry.apply(base.inputs(SEED, 3), 3, new int[] {0, 0, -1}),
+                        gemm::replay, () -> recorded.add(ctx.capture(() -> ctx.linear(x, w, y))));
+                for (Runnable call : calls) {
+                    Future<?> done;
+                    synchronized (ctx.submissionLock()) {
+                        done = pool.submit(call);
+                        Thread.sleep(200);
+                        assertTrue(!done.isDone(), "a submitter ran while another thread held the submission lock");
+                    }
+                    done.get(30, TimeUnit.SECONDS);
+                }
+                assertEquals(1, recorded.size());
+                recorded.get(0).close();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * The context closed while threads serve through its registry: it waits for the batch in
+     * flight, and every later call is refused as closed; nothing else goes wrong (no freed memory
+     * read, no index errors), and the threads all stop.
+     */
+    private static void closingTheContextWhileThreadsServe(Backend backend) throws Exception {
+        int m = 24;
+        int n = 40;
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 4, 2, 1f);
+        Lora l = AdapterRegistryTest.lora(rng, 6, m, n);
+        NoraContext ctx = NoraContext.create(backend);
+        AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 2, 1L << 20);
+        int id = registry.add("a", l.a(), l.b(), 6, l.scale());
+        AtomicInteger served = new AtomicInteger();
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<String>> workers = new ArrayList<>();
+            for (int w = 0; w < 3; w++) {
+                final int worker = w;
+                workers.add(pool.submit(() -> {
+                    SplittableRandom r = new SplittableRandom(SEED + worker);
+                    while (true) {
+                        int rows = 1 + r.nextInt(30);
+                        int[] ids = new int[rows];
+                        for (int t = 0; t < rows; t++) {
+                            ids[t] = r.nextBoolean() ? id : -1;
+                        }
+                        try {
+                            registry.apply(base.inputs(r.nextLong(), rows), rows, ids);
+                            served.incrementAndGet();
+                        } catch (IllegalStateException e) {
+                            return e.getMessage();
+                        }
+                    }
+                }));
+            }
+            while (served.get() < 30) {
+                Thread.sleep(1);
+            }
+            ctx.close();
+            for (Future<String> f : workers) {
+                String refusal = f.get(30, TimeUnit.SECONDS);
+                assertTrue(refusal.contains("closed"), refusal);
+            }
+        } finally {
+            pool.shutdownNow();
+            ctx.close();
+        }
+    }
+
+    @Test
+    void closingTheContextWhileThreadsServeOnTheCpu() throws Exception {
+        closingTheContextWhileThreadsServe(Backend.CPU);
+    }
+
+    @Test
+    void closingTheContextWhileThreadsServeOnCuda() throws Exception {
+        GpuTests.requireCuda("AdapterRegistryServingTest");
+        closingTheContextWhileThreadsServe(Backend.CUDA);
     }
 
     /** Closing the context closes a registry left open: its tables go too, and it refuses work after. */
