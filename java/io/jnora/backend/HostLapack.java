@@ -13,6 +13,7 @@ import static org.bytedeco.openblas.global.openblas.LAPACKE_sorgqr;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 import io.jnora.NativeFailureException;
+import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * Row-major dense linear algebra on host float arrays through OpenBLAS/LAPACK, for the one-off
@@ -39,6 +40,27 @@ public final class HostLapack {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
                 1f, a, Math.max(1, transA ? m : k), b, Math.max(1, transB ? k : n), 0f, c, Math.max(1, n));
         return c;
+    }
+
+    /**
+     * C = op(A) (m×k) times op(B) (k×n) on off-heap memory: no JNI copies in and out, for products
+     * that reuse a large operand (the randomized SVD reads W six times).
+     */
+    public static void multiply(boolean transA, boolean transB, int m, int n, int k, FloatPointer a, FloatPointer b,
+            FloatPointer c) {
+        ensureLoaded();
+        if (m == 0 || n == 0) {
+            return;
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
+                1f, a, Math.max(1, transA ? m : k), b, Math.max(1, transB ? k : n), 0f, c, Math.max(1, n));
+    }
+
+    /** {@link #orthonormalizeColumns(float[], int, int)} on off-heap memory; tau holds at least cols floats. */
+    public static void orthonormalizeColumns(FloatPointer y, int rows, int cols, FloatPointer tau) {
+        ensureLoaded();
+        check(LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, rows, cols, y, cols, tau), "sgeqrf", rows, cols);
+        check(LAPACKE_sorgqr(LAPACK_ROW_MAJOR, rows, cols, cols, y, cols, tau), "sorgqr", rows, cols);
     }
 
     /** W·diag(d) for W (rows×cols): each column scaled, a new array. */

@@ -2,6 +2,7 @@ package io.jnora.backend;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * Truncated SVDs on the host through LAPACK: exact (gesdd) and randomized (Halko–Martinsson–Tropp).
@@ -40,19 +41,31 @@ public final class HostSvd {
     public static SvdFactors randomized(float[] matrix, int m, int n, int rank, int oversampling, int powerIterations,
             long seed) {
         int l = Math.min(rank + oversampling, Math.min(m, n));
-        float[] omega = gaussian(n * l, seed);
-        float[] q = HostLapack.multiply(false, false, m, l, n, matrix, omega);      // Y = M Ω (m×l)
-        HostLapack.orthonormalizeColumns(q, m, l);
-        for (int it = 0; it < powerIterations; it++) {
-            float[] z = HostLapack.multiply(true, false, n, l, m, matrix, q);       // Mᵀ Q (n×l)
-            HostLapack.orthonormalizeColumns(z, n, l);
-            q = HostLapack.multiply(false, false, m, l, n, matrix, z);              // M Z (m×l)
-            HostLapack.orthonormalizeColumns(q, m, l);
+        HostLapack.ensureLoaded();
+        // M is read 2q + 2 times: it goes off-heap once, with the blocks, instead of through JNI's copy
+        // in and out on every product (at 4096² that was 128 MiB of copying per product).
+        try (FloatPointer mat = new FloatPointer(matrix); FloatPointer omega = new FloatPointer(gaussian(n * l, seed));
+                FloatPointer q = new FloatPointer((long) m * l); FloatPointer z = new FloatPointer((long) n * l);
+                FloatPointer small = new FloatPointer((long) l * n); FloatPointer tau = new FloatPointer(Math.max(1, l))) {
+            HostLapack.multiply(false, false, m, l, n, mat, omega, q);          // Y = M Ω (m×l)
+            HostLapack.orthonormalizeColumns(q, m, l, tau);
+            for (int it = 0; it < powerIterations; it++) {
+                HostLapack.multiply(true, false, n, l, m, mat, q, z);           // Mᵀ Q (n×l)
+                HostLapack.orthonormalizeColumns(z, n, l, tau);
+                HostLapack.multiply(false, false, m, l, n, mat, z, q);          // M Z (m×l)
+                HostLapack.orthonormalizeColumns(q, m, l, tau);
+            }
+            HostLapack.multiply(true, false, l, n, m, q, mat, small);           // Qᵀ M (l×n)
+            HostLapack.Svd s = HostLapack.svd(toArray(small, l * n), l, n);
+            float[] u = HostLapack.multiply(false, false, m, s.k(), l, toArray(q, m * l), s.u());  // Q Ũ (m×k)
+            return truncate(u, s.k(), s.sigma(), s.vt(), m, n, rank);
         }
-        float[] small = HostLapack.multiply(true, false, l, n, m, q, matrix);       // Qᵀ M (l×n)
-        HostLapack.Svd s = HostLapack.svd(small, l, n);
-        float[] u = HostLapack.multiply(false, false, m, s.k(), l, q, s.u());       // Q Ũ (m×k)
-        return truncate(u, s.k(), s.sigma(), s.vt(), m, n, rank);
+    }
+
+    private static float[] toArray(FloatPointer p, int count) {
+        float[] out = new float[count];
+        p.position(0).get(out);
+        return out;
     }
 
     /** Standard normal test vectors from a seed (Box–Muller), shared by the host and device paths. */
