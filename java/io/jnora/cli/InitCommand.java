@@ -83,7 +83,7 @@ final class InitCommand implements Callable<Integer> {
         float[] x = calibIn.values();
         int rows = calibIn.rows();
         if (rows == 0) {
-            throw new ShapeMismatchException("init: calibration " + calib + " holds no rows");
+            throw new ShapeMismatchException("calibration " + calib + " holds no rows");
         }
         for (int start = 0; start < rows; start += BATCH_ROWS) {
             int count = Math.min(BATCH_ROWS, rows - start);

@@ -38,7 +38,11 @@ public final class Main implements Runnable {
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean badInput = e instanceof JnoraException && !(e instanceof NativeFailureException)
                     || e instanceof IllegalArgumentException;
-            commandLine.getErr().println("jnora " + commandName(commandLine) + ": " + e.getMessage());
+            String name = commandName(commandLine);
+            String message = String.valueOf(e.getMessage());
+            // Messages that already start with the command ("init: --weight ...") are not prefixed twice.
+            commandLine.getErr().println("jnora " + name + ": "
+                    + (message.startsWith(name + ": ") ? message.substring(name.length() + 2) : message));
             return badInput ? 2 : 1;
         });
         // a bad option is one line too (SPEC §6), not the parser's message followed by the whole usage text

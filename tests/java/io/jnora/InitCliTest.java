@@ -130,7 +130,7 @@ class InitCliTest {
             CliRun init = CliRun.of("init", "--weight", ref, "--calib", calib + "#calib", "--rank", "4", "--inner-rank", "2",
                     "--out", dir.resolve("o.safetensors").toString());
             assertEquals(2, init.status(), shapeText + ": " + init.err());
-            assertTrue(init.err().contains("init: --weight " + ref) && init.err().contains(shapeText), init.err());
+            assertTrue(init.err().startsWith("jnora init: --weight " + ref) && init.err().contains(shapeText), init.err());
             CliRun forward = CliRun.of("forward", "--weight", ref, "--adapter", dir.resolve("none.safetensors").toString(),
                     "--input", calib + "#calib", "--out", dir.resolve("y.safetensors").toString());
             assertEquals(2, forward.status(), shapeText + ": " + forward.err());
@@ -138,6 +138,12 @@ class InitCliTest {
                     forward.err());
         }
         assertFalse(Files.exists(dir.resolve("o.safetensors")), "nothing is written on failure");
+        Path noRows = dir.resolve("norows.safetensors");
+        new SafetensorsWriter().add("weight", layer.baseWeight, 20, 16).add("x", new float[0], new long[] {0, 16}).write(noRows);
+        CliRun empty = CliRun.of("init", "--weight", noRows + "#weight", "--calib", noRows + "#x", "--rank", "4",
+                "--inner-rank", "2", "--out", dir.resolve("o.safetensors").toString());
+        assertEquals(2, empty.status(), empty.err());
+        assertTrue(empty.err().strip().endsWith("\njnora init: calibration " + noRows + "#x holds no rows"), empty.err());
     }
 
     /** --alpha-exp below 0 is refused up front, naming the exponent (it gave ∞ for dead channels and a vague error). */
