@@ -84,6 +84,12 @@ jnora_status_t jnora_grouped_expand(jnora_handle_t, int, int, const float*, int,
 int jnora_segmented_splits(int, int, int) {
     return 1;
 }
+int jnora_segment_layout_workspace_ints(int adapters) {
+    return adapters <= 0 ? 0 : 2 * adapters;
+}
+jnora_status_t jnora_segment_layout_device(jnora_handle_t, int, const int*, int, int*, int*, int, int*) {
+    return JNORA_NOT_BUILT();
+}
 jnora_status_t jnora_segmented_shrink(jnora_handle_t, int, int, const float*, int, const int*, const int*, int, int,
                                       const float* const*, const int*, int, int, float*, int) {
     return JNORA_NOT_BUILT();

@@ -1,7 +1,7 @@
-// The host half of the segment-grouped (SGMV) kernels: the batch's rows gathered by adapter and cut
+// The host layout of the segment-grouped (SGMV) kernels: the batch's rows gathered by adapter and cut
 // into tiles of at most JNORA_SEGMENT_ROWS rows (native/cuda/segmented_lowrank.cu reads them). Plain
-// C++, built with or without CUDA: the layout is made on the host, where the rows' adapter indices
-// are known anyway, and uploaded with them.
+// C++, built with or without CUDA: the reference for the device's layout kernel
+// (native/cuda/segment_layout.cu, which the library runs) and the tile capacity both share.
 #include <algorithm>
 #include <vector>
 

@@ -1,7 +1,8 @@
 // Several adapters in one prefill-sized batch (SPEC §2.9), segment-grouped (the SGMV shape of
-// Punica/vLLM): the host gathers the rows by adapter into tiles of at most 64 rows
-// (native/core/segments.cpp), and each block computes one tile of one adapter as a small GEMM, so an
-// adapter's factors are read once per tile instead of once per row:
+// Punica/vLLM): the rows are gathered by adapter into tiles of at most 64 rows (on the device by
+// native/cuda/segment_layout.cu; native/core/segments.cpp is the host reference), and each block
+// computes one tile of one adapter as a small GEMM, so an adapter's factors are read once per tile
+// instead of once per row:
 //
 //   segmented shrink   Z[t, 0:r_a] = X[t, :] A_a^T          for the rows t of a tile of adapter a
 //   segmented expand   Y[t, :]    += s_a Z[t, 0:r_a] B_a^T

@@ -157,9 +157,11 @@ jnora_status_t jnora_grouped_expand_half(jnora_handle_t handle, jnora_precision_
  * gathered by adapter, so a block reads a tile of up to JNORA_SEGMENT_ROWS rows of one adapter and
  * that adapter's factors once, instead of once per row as jnora_grouped_shrink/expand do.
  *
- * The layout is built on the host by jnora_segment_layout (no CUDA needed) from the rows' adapter
- * indices: row_order lists the rows that have an adapter (0 <= a < adapters), grouped by adapter in
- * ascending order and in row order within one; tiles[0] is the number of tiles and tile i is the
+ * The layout is built on the device by jnora_segment_layout_device from the rows' adapter indices
+ * in device memory (part of what a CUDA graph records), or on the host by jnora_segment_layout (no
+ * CUDA needed; the reference): row_order lists the rows that have an adapter (0 <= a < adapters),
+ * grouped by adapter in ascending order (in row order within one on the host, in any order on the
+ * device, which changes no result); tiles[0] is the number of tiles and tile i is the
  * three ints tiles[1 + 3i ..] = {adapter, first position in row_order, rows (1..JNORA_SEGMENT_ROWS)}.
  * A batch of `rows` rows never needs more than jnora_segment_tiles_capacity(rows, adapters) tiles:
  * size tiles as 1 + 3 * that, and pass the same capacity to the kernels (it sets their grid, so a
@@ -176,6 +178,14 @@ int jnora_segment_tiles_capacity(int rows, int adapters);
 
 jnora_status_t jnora_segment_layout(int rows, const int* row_adapter, int adapters, int* row_order, int* tiles,
                                     int max_tiles);
+
+/* The same layout on the device, on the handle's stream: row_adapter, row_order and tiles in device
+ * memory, workspace of jnora_segment_layout_workspace_ints(adapters) ints of device memory. One
+ * small launch; asynchronous, graph-capturable. The tiles equal jnora_segment_layout's. */
+int jnora_segment_layout_workspace_ints(int adapters);
+
+jnora_status_t jnora_segment_layout_device(jnora_handle_t handle, int rows, const int* row_adapter, int adapters,
+                                           int* row_order, int* tiles, int max_tiles, int* workspace);
 
 int jnora_segmented_splits(int rows, int n, int max_rank);
 

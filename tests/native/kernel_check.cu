@@ -50,6 +50,25 @@ int* to_device_ints(const std::vector<int>& h) {
     return d;
 }
 
+std::vector<int> to_host_ints(const int* d, size_t n) {
+    std::vector<int> h(n);
+    cudaMemcpy(h.data(), d, n * sizeof(int), cudaMemcpyDeviceToHost);
+    return h;
+}
+
+// jnora_segment_layout_device on `rows` device indices into order and tiles it allocates, poisoned
+// (-7) so that anything unwritten shows; the workspace is poisoned too (the kernel must clear it).
+jnora_status_t device_layout(jnora_handle_t h, int rows, const int* dwhich, int adapters, int max_tiles,
+                             int** dorder, int** dtiles) {
+    *dorder = to_device_ints(std::vector<int>(std::max(1, rows), -7));
+    *dtiles = to_device_ints(std::vector<int>(1 + 3 * size_t(max_tiles), -7));
+    int* work = to_device_ints(std::vector<int>(std::max(1, jnora_segment_layout_workspace_ints(adapters)), -7));
+    jnora_status_t st = jnora_segment_layout_device(h, rows, dwhich, adapters, *dorder, *dtiles, max_tiles, work);
+    if (st == JNORA_STATUS_SUCCESS && cudaDeviceSynchronize() != cudaSuccess) st = JNORA_STATUS_CUDA_ERROR;
+    cudaFree(work);
+    return st;
+}
+
 std::vector<float> to_host(const float* d, size_t n) {
     std::vector<float> h(n);
     cudaMemcpy(h.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost);
@@ -513,6 +532,40 @@ void check_segment_layout(int rows, int adapters, int mode) {
                   mode, tiles[0], capacity);
     std::printf("%-60s %s\n", name, ok ? "ok  " : "FAIL");
     (ok ? passed : failed)++;
+
+    // The device's layout: the same tiles; each adapter's rows the same set (their order is the atomics').
+    jnora_status_t st = jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), capacity);
+    jnora_handle_t h;
+    jnora_create(&h);
+    int* dwhich = to_device_ints(which);
+    int *dorder = nullptr, *dtiles = nullptr;
+    bool same = st == JNORA_STATUS_SUCCESS &&
+                device_layout(h, rows, dwhich, adapters, capacity, &dorder, &dtiles) == JNORA_STATUS_SUCCESS;
+    std::vector<int> got_tiles = to_host_ints(dtiles, 1 + 3 * size_t(capacity));
+    std::vector<int> got_order = to_host_ints(dorder, std::max(1, rows));
+    same = same && got_tiles[0] == tiles[0];
+    for (int i = 1; same && i <= 3 * tiles[0]; ++i) same = got_tiles[i] == tiles[i];
+    for (int i = 0; same && i < tiles[0];) {  // one adapter's tiles are consecutive: compare its whole segment
+        const int a = tiles[1 + 3 * i], begin = tiles[2 + 3 * i];
+        int end = begin;
+        for (; i < tiles[0] && tiles[1 + 3 * i] == a; ++i) end = tiles[2 + 3 * i] + tiles[3 + 3 * i];
+        std::vector<int> seg(got_order.begin() + begin, got_order.begin() + end);
+        std::sort(seg.begin(), seg.end());
+        same = std::equal(seg.begin(), seg.end(), order.begin() + begin);
+    }
+    if (rows > 0 && adapters > 0) {
+        int* work = to_device_ints(std::vector<int>(jnora_segment_layout_workspace_ints(adapters)));
+        same = same && jnora_segment_layout_device(h, rows, dwhich, adapters, dorder, dtiles, capacity - 1, work) ==
+                           JNORA_STATUS_INVALID_VALUE;
+        cudaFree(work);
+    }
+    std::snprintf(name, sizeof name, "  the same layout on the device (%d tiles)", got_tiles[0]);
+    std::printf("%-60s %s\n", name, same ? "ok  " : "FAIL");
+    (same ? passed : failed)++;
+    cudaFree(dwhich);
+    cudaFree(dorder);
+    cudaFree(dtiles);
+    jnora_destroy(h);
 }
 
 // Grouped (per-row) adapters: mixed ranks 1..33, rows with none (-1) and rows whose index is past
@@ -590,11 +643,15 @@ void check_grouped(int rows, int n, int m, int splits, int pad = 0, bool segment
     int *dorder = nullptr, *dtiles = nullptr;
     if (segmented) {
         const int max_tiles = jnora_segment_tiles_capacity(rows, adapters);
-        const int layout_tiles = jnora_segment_tiles_capacity(layout_rows, adapters);
-        std::vector<int> order(std::max(1, layout_rows), -1), tiles(1 + 3 * size_t(layout_tiles), -1);
-        st = jnora_segment_layout(layout_rows, which.data(), adapters, order.data(), tiles.data(), layout_tiles);
-        dorder = to_device_ints(order);
-        dtiles = to_device_ints(tiles);
+        if (layout_rows == rows) {  // as the library runs it: the layout made on the device
+            st = device_layout(h, rows, dwhich, adapters, max_tiles, &dorder, &dtiles);
+        } else {  // a host layout for more rows than the kernels are given
+            const int layout_tiles = jnora_segment_tiles_capacity(layout_rows, adapters);
+            std::vector<int> order(std::max(1, layout_rows), -1), tiles(1 + 3 * size_t(layout_tiles), -1);
+            st = jnora_segment_layout(layout_rows, which.data(), adapters, order.data(), tiles.data(), layout_tiles);
+            dorder = to_device_ints(order);
+            dtiles = to_device_ints(tiles);
+        }
         if (st == JNORA_STATUS_SUCCESS)
             st = jnora_segmented_shrink(h, rows, n, dx, ldx, dorder, dtiles, max_tiles, adapters, dpa, dranks,
                                         max_rank, splits, dz, ldz);
@@ -826,10 +883,7 @@ void check_grouped_half(jnora_precision_t precision, int rows, int n, int m, boo
     int *dorder = nullptr, *dtiles = nullptr;
     if (segmented) {
         const int max_tiles = jnora_segment_tiles_capacity(rows, adapters);
-        std::vector<int> order(std::max(1, rows)), tiles(1 + 3 * size_t(max_tiles));
-        st = jnora_segment_layout(rows, which.data(), adapters, order.data(), tiles.data(), max_tiles);
-        dorder = to_device_ints(order);
-        dtiles = to_device_ints(tiles);
+        st = device_layout(h, rows, dwhich, adapters, max_tiles, &dorder, &dtiles);
         if (st == JNORA_STATUS_SUCCESS)
             st = jnora_segmented_shrink_half(h, precision, rows, n, dx, n, dorder, dtiles, max_tiles, adapters, dpa,
                                              dranks, max_rank, splits, dz, max_rank);

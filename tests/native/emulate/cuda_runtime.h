@@ -73,6 +73,8 @@ void emu_warp_barrier();
 void emu_block_barrier();
 extern float emu_shfl_slots[1024];
 inline void __syncthreads() { emu_block_barrier(); }
+// Threads run one at a time and switch only at barriers: a plain read-modify-write is atomic.
+inline int atomicAdd(int* p, int v) { int old = *p; *p = old + v; return old; }
 inline float __shfl_xor_sync(unsigned, float v, int offset) {
     unsigned tid = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
     emu_shfl_slots[tid] = v;

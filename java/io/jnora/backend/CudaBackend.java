@@ -631,6 +631,10 @@ public final class CudaBackend implements ComputeBackend {
         z.position(0);
         if (segmented(rows)) {
             int maxTiles = JnoraNative.jnora_segment_tiles_capacity(rows, t.capacity());
+            // The rows gathered by adapter, on the device from the uploaded slots: one small launch
+            // before the shrink, recorded with it in a captured step.
+            NativeLibrary.check(JnoraNative.jnora_segment_layout_device(kernels, rows, index.device, t.capacity(),
+                    index.deviceOrder, index.deviceTiles, maxTiles, index.deviceWorkspace), "jnora_segment_layout_device");
             if (precision.isHalf()) {
                 int p = jnoraPrecision(precision);
                 NativeLibrary.check(JnoraNative.jnora_segmented_shrink_half(kernels, p, rows, n, x, n, index.deviceOrder,

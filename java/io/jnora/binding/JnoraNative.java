@@ -149,6 +149,11 @@ public final class JnoraNative {
     public static native int jnora_segment_layout(int rows, @Const IntPointer rowAdapter, int adapters,
             IntPointer rowOrder, IntPointer tiles, int maxTiles);
 
+    public static native int jnora_segment_layout_workspace_ints(int adapters);
+
+    public static native int jnora_segment_layout_device(jnora_context handle, int rows, @Const IntPointer rowAdapter,
+            int adapters, IntPointer rowOrder, IntPointer tiles, int maxTiles, IntPointer workspace);
+
     public static native int jnora_segmented_splits(int rows, int n, int maxRank);
 
     public static native int jnora_segmented_shrink(jnora_context handle, int rows, int n, @Const FloatPointer x,

@@ -43,9 +43,10 @@ import java.util.Map;
  * graphs) keeps the staged rows between calls, so it belongs to one thread: two threads
  * interleaving it would apply each other's rows.
  *
- * <p>For batches of more than 16 rows the rows are gathered by adapter on the host, by a counting
- * sort over the batch's slots (O(T + slots), no loop of launches), and the layout goes to the device
- * by asynchronous copies on the stream; the kernels then find every row's adapter there.
+ * <p>Staging uploads the rows' slots (one asynchronous copy); on CUDA, batches of more than 16 rows
+ * are then gathered by adapter on the device, by a small layout kernel launched before the
+ * segment-grouped ones (so a captured batch regroups new rows at each replay). The host neither
+ * sorts the batch nor loops over adapters; the CPU backend gathers with a counting sort.
  */
 public final class AdapterRegistry implements AutoCloseable {
     private final NoraContext context;
