@@ -1,5 +1,6 @@
 // The CUDA entry points of a library built without nvcc: every one answers
 // JNORA_STATUS_CUDA_NOT_BUILT, so callers see one clear reason instead of a missing symbol.
+#include <climits>
 #include "errors.h"
 
 #define JNORA_NOT_BUILT() JNORA_FAIL(JNORA_STATUS_CUDA_NOT_BUILT, "jnora was built without nvcc")
@@ -85,7 +86,8 @@ int jnora_segmented_splits(int, int, int) {
     return 1;
 }
 int jnora_segment_layout_workspace_ints(int adapters) {
-    return adapters <= 0 ? 0 : 2 * adapters;
+    if (adapters <= 0) return 0;
+    return adapters > INT_MAX / 2 ? -1 : 2 * adapters;
 }
 jnora_status_t jnora_segment_layout_device(jnora_handle_t, int, const int*, int, int*, int*, int, int*) {
     return JNORA_NOT_BUILT();

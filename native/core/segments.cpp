@@ -3,6 +3,7 @@
 // C++, built with or without CUDA: the reference for the device's layout kernel
 // (native/cuda/segment_layout.cu, which the library runs) and the tile capacity both share.
 #include <algorithm>
+#include <climits>
 #include <vector>
 
 #include "errors.h"
@@ -12,8 +13,11 @@ extern "C" {
 int jnora_segment_tiles_capacity(int rows, int adapters) {
     if (rows <= 0 || adapters <= 0) return 0;
     // Σ ceil(c_a / S) over the adapters present <= ceil(rows / S) + (adapters present), and at
-    // most min(rows, adapters) are present.
-    return (rows + JNORA_SEGMENT_ROWS - 1) / JNORA_SEGMENT_ROWS + std::min(rows, adapters);
+    // most min(rows, adapters) are present. In 64 bits: near INT_MAX rows the sum would wrap
+    // negative and pass every capacity check.
+    const long long tiles =
+        ((long long)rows + JNORA_SEGMENT_ROWS - 1) / JNORA_SEGMENT_ROWS + std::min(rows, adapters);
+    return tiles > INT_MAX ? INT_MAX : int(tiles);
 }
 
 jnora_status_t jnora_segment_layout(int rows, const int* row_adapter, int adapters, int* row_order, int* tiles,

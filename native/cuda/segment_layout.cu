@@ -16,6 +16,8 @@
 #include "cuda_check.cuh"
 #include "kernels.cuh"
 
+#include <climits>
+
 namespace jnora {
 namespace {
 
@@ -87,14 +89,16 @@ __global__ void segment_layout_kernel(int rows, const int* __restrict__ row_adap
 extern "C" {
 
 int jnora_segment_layout_workspace_ints(int adapters) {
-    return adapters <= 0 ? 0 : 2 * adapters;
+    if (adapters <= 0) return 0;
+    return adapters > INT_MAX / 2 ? -1 : 2 * adapters;  // -1: no workspace can be that large
 }
 
 jnora_status_t jnora_segment_layout_device(jnora_handle_t handle, int rows, const int* row_adapter, int adapters,
                                            int* row_order, int* tiles, int max_tiles, int* workspace) {
     const char* name = "jnora_segment_layout_device";
     JNORA_REQUIRE(handle != nullptr, "%s: handle is NULL", name);
-    JNORA_REQUIRE(rows >= 0 && adapters >= 0 && max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
+    JNORA_REQUIRE(rows >= 0 && adapters >= 0 && adapters <= INT_MAX / 2 &&
+                      max_tiles >= jnora_segment_tiles_capacity(rows, adapters),
                   "%s: rows=%d adapters=%d max_tiles=%d (at least %d needed)", name, rows, adapters, max_tiles,
                   jnora_segment_tiles_capacity(rows, adapters));
     JNORA_REQUIRE(tiles != nullptr, "%s: tiles is NULL", name);

@@ -81,8 +81,8 @@ segmented_shrink_kernel(int rows, int n, int slice, const E* __restrict__ x, int
         const int r = ranks[a];
         if (k0 >= r) continue;
         if (tid < kTileRows) {
-            // A row past the batch (a layout staged for more rows than a captured launch was made
-            // for) is treated as absent: the kernels never touch memory past `rows` rows.
+            // A row past the batch (possible only with a layout made elsewhere for more rows; the
+            // library makes it for exactly `rows`) is treated as absent: never memory past `rows` rows.
             const int t = tid < count ? row_order[begin + tid] : -1;
             tile_rows[tid] = t < rows ? t : -1;
         }
@@ -152,8 +152,8 @@ segmented_expand_kernel(int rows, int m, const float* __restrict__ z, int ldz, i
         if (a < 0 || a >= adapters) continue;
         const int r = ranks[a];
         if (tid < kTileRows) {
-            // A row past the batch (a layout staged for more rows than a captured launch was made
-            // for) is treated as absent: the kernels never touch memory past `rows` rows.
+            // A row past the batch (possible only with a layout made elsewhere for more rows; the
+            // library makes it for exactly `rows`) is treated as absent: never memory past `rows` rows.
             const int t = tid < count ? row_order[begin + tid] : -1;
             tile_rows[tid] = t < rows ? t : -1;
         }

@@ -171,6 +171,8 @@ jnora_status_t jnora_grouped_expand_half(jnora_handle_t handle, jnora_precision_
  * Z and its split-K planes are as for jnora_grouped_shrink (row t's values at z + t * ldz), with
  * jnora_segmented_splits in place of jnora_grouped_splits. Entries of row_order >= rows are skipped
  * (a layout made for a larger batch never leads the kernels past `rows` rows of X, Z or Y).
+ * Sizes: jnora_segment_tiles_capacity returns INT_MAX where the count would not fit an int (no
+ * tiles array can then be large enough, and the calls refuse).
  * Deterministic, graph-capturable. */
 #define JNORA_SEGMENT_ROWS 64
 

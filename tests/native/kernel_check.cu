@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <climits>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -506,6 +507,10 @@ void check_segment_layout(int rows, int adapters, int mode) {
         if (mode == 0) which[t] = int(rng() % (adapters + 2)) - 1;  // scattered, some none or past the table
         if (mode == 1) which[t] = t % adapters;                     // every row different while it can be
         if (mode == 2) which[t] = int((long long)t * adapters / rows);  // runs of one adapter
+        if (mode == 3) {  // indices no slot has: skipped like -1, whatever their value
+            const int bad[] = {INT_MIN, -5, -1, adapters, INT_MAX};
+            which[t] = rng() % 2 ? bad[rng() % 5] : int(rng() % std::max(1, adapters));
+        }
     }
     const int capacity = jnora_segment_tiles_capacity(rows, adapters);
     std::vector<int> order(std::max(1, rows), -7), tiles(1 + 3 * size_t(capacity), -7);
@@ -944,9 +949,12 @@ int main() {
     check_grouped(2, 9, 64, 4);       // slices of 3: the last one starts at n and writes zeros
     check_grouped(19, 130, 45, 3, 5);  // padded X, Z and Y
     check_grouped(3, 1031, 40, 0, 1);
-    for (int mode = 0; mode < 3; ++mode)
-        for (const auto& ra : {std::pair<int, int>{0, 3}, {1, 1}, {5, 3}, {64, 1}, {65, 1}, {130, 200}, {1000, 7}})
+    // 257 adapters and more: the layout kernel's threads own several adapters each (256 threads).
+    for (int mode = 0; mode < 4; ++mode)
+        for (const auto& ra : {std::pair<int, int>{0, 3}, {1, 1}, {5, 3}, {64, 1}, {65, 1}, {130, 200}, {1000, 7},
+                               {300, 257}, {1000, 513}, {2000, 70001}})
             check_segment_layout(ra.first, ra.second, mode);
+    check_segment_layout(17, 0, 0);  // rows but no adapter slots: no tiles
     // Segment-grouped: one row, tiles cut at 64, empty slices past n, padding, a long reduction.
     const int segmented_shapes[][3] = {{1, 64, 48}, {3, 37, 29}, {70, 130, 257}, {128, 96, 64}, {1000, 75, 53}};
     for (const auto& g : segmented_shapes)
@@ -956,6 +964,7 @@ int main() {
     check_grouped(300, 1031, 130, 0, 1, true);
     check_grouped(150, 70, 90, 0, 0, true, 100);  // ~100 tiles on a grid of 3 + 32: blocks take several
     check_grouped(150, 70, 90, 0, 0, false, 100);
+    check_grouped(400, 70, 90, 0, 0, true, 300);  // 300 slots: the layout kernel's threads own two each
     check_grouped(100, 70, 90, 0, 0, true, 4, 200);  // a layout of 200 rows on kernels given 100
     check_grouped(17, 300, 65, 0, 1, true, 30, 64);
     check_grouped(3, 1031, 40, 0, 1, false, 4, 0, 64);   // ranks 1, 5, 16 and 64, row at a time

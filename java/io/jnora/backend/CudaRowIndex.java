@@ -44,10 +44,15 @@ final class CudaRowIndex implements RowIndex {
         this.capacity = capacity;
         this.adapters = adapters;
         int maxTiles = JnoraNative.jnora_segment_tiles_capacity(capacity, adapters);
+        int workspaceInts = JnoraNative.jnora_segment_layout_workspace_ints(adapters);
+        if (maxTiles == Integer.MAX_VALUE || workspaceInts < 0) {
+            throw new io.jnora.CapacityExceededException("row index: " + capacity + " rows over " + adapters
+                    + " adapter slots need more tiles or workspace than an int counts");
+        }
         long orderOffset = Math.max(1, capacity);
         long tilesOffset = 2L * orderOffset;
         long workspaceOffset = tilesOffset + 1 + 3L * maxTiles;
-        long ints = workspaceOffset + Math.max(1, JnoraNative.jnora_segment_layout_workspace_ints(adapters));
+        long ints = workspaceOffset + Math.max(1, workspaceInts);
         long bytes = ints * Integer.BYTES;
         deviceBuffer = new IntPointer(backend.deviceBytesForTable(bytes, "per-row adapter indices and segments"));
         long pinnedBytes = orderOffset * Integer.BYTES;
