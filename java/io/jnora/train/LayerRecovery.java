@@ -96,8 +96,7 @@ public final class LayerRecovery implements AutoCloseable {
         this.precision = b.precision;
         this.context = b.context;
 
-        RecoveryRows rows = new RecoveryRows(b.calibration, b.calibrationCount, b.heldOut, b.heldOutCount, n, b.batchRows);
-        job = new RecoveryJob(b.context, b.weight, m, n, b.pruning, rows);
+        job = b.prepare();
         outer = NestedInitializer.initialize(b.context, job.difference, m, n, job.stats, adapter);
         optimumCorrection = job.optimumCorrection(adapter.innerRank());
         layer = NestedLinear.builder(b.context).baseWeight(job.negatedDifference(), m, n)
@@ -268,85 +267,26 @@ public final class LayerRecovery implements AutoCloseable {
     }
 
     /** The recovery job's inputs and settings; validated at {@link #build()}, which does the init work. */
-    public static final class Builder {
-        private final NoraContext context;
-        private float[] weight;
-        private int m = -1;
-        private int n = -1;
-        private Pruning pruning;
-        private float[] calibration;
-        private int calibrationCount;
-        private float[] heldOut;
-        private int heldOutCount;
+    public static final class Builder extends RecoveryBuilder<Builder> {
         private NoraConfig adapter;
-        private AdamWConfig optimizer;
-        private Integer steps;
-        private int batchRows = DEFAULT_BATCH_ROWS;
         private double dropout;
         private Precision precision = Precision.FLOAT32;
-        private long seed = 0x5eedL;
         private String layerName = "layer";
         private int progressEvery = 50;
         private Consumer<StepReport> progress;
-        private int evaluateEvery;
-        private Consumer<HeldOutError> evaluation;
 
         private Builder(NoraContext context) {
-            this.context = Objects.requireNonNull(context, "context");
+            super(context, "LayerRecovery");
         }
 
-        /** The original weight W, m×n row-major. */
-        public Builder weight(float[] w, int outFeatures, int inFeatures) {
-            this.weight = Objects.requireNonNull(w, "weight");
-            this.m = outFeatures;
-            this.n = inFeatures;
-            return this;
-        }
-
-        public Builder pruning(Pruning p) {
-            this.pruning = Objects.requireNonNull(p, "pruning");
-            return this;
-        }
-
-        /** Calibration rows (rows×n, row-major). */
-        public Builder calibration(float[] x, int rows) {
-            this.calibration = Objects.requireNonNull(x, "calibration");
-            this.calibrationCount = rows;
-            return this;
-        }
-
-        /** Held-out rows (rows×n); without them the last 10% of the calibration rows are held out. */
-        public Builder heldOut(float[] x, int rows) {
-            this.heldOut = Objects.requireNonNull(x, "heldOut");
-            this.heldOutCount = rows;
+        @Override
+        Builder self() {
             return this;
         }
 
         /** The adapter: outer and inner rank, scaling, α, rule and inner init (SIGMA: see the class comment). */
         public Builder adapter(NoraConfig cfg) {
             this.adapter = Objects.requireNonNull(cfg, "adapter");
-            return this;
-        }
-
-        /**
-         * AdamW's settings. Default: {@value LayerRecovery#DEFAULT_LEARNING_RATE} with warm-up over the first 5%
-         * of the steps, then cosine decay; the other values are AdamW's defaults. A warm-up/cosine schedule here
-         * fixes the number of steps.
-         */
-        public Builder optimizer(AdamWConfig cfg) {
-            this.optimizer = Objects.requireNonNull(cfg, "optimizer");
-            return this;
-        }
-
-        /** Training steps (default {@value LayerRecovery#DEFAULT_STEPS}, or the optimizer schedule's). */
-        public Builder steps(int count) {
-            this.steps = count;
-            return this;
-        }
-
-        /** Rows per minibatch (default {@value LayerRecovery#DEFAULT_BATCH_ROWS}, at most the training rows). */
-        public Builder batchRows(int rows) {
-            this.batchRows = rows;
             return this;
         }
 
@@ -366,12 +306,6 @@ public final class LayerRecovery implements AutoCloseable {
             return this;
         }
 
-        /** Seed of the minibatch order and the dropout masks. */
-        public Builder seed(long s) {
-            this.seed = s;
-            return this;
-        }
-
         /** The layer's name in the trainer's reports and state (default "layer"). */
         public Builder layerName(String name) {
             this.layerName = Objects.requireNonNull(name, "layerName");
@@ -388,27 +322,11 @@ public final class LayerRecovery implements AutoCloseable {
             return this;
         }
 
-        /**
-         * Calls {@code listener} with the held-out error every {@code every} steps and after the last (a
-         * forward over the held-out rows each time, not counted in the report's seconds).
-         */
-        public Builder evaluateEvery(int every, Consumer<HeldOutError> listener) {
-            if (every < 1) {
-                throw new InvalidHyperparameterException("LayerRecovery: evaluate every " + every + " steps (must be ≥ 1)");
-            }
-            this.evaluateEvery = every;
-            this.evaluation = Objects.requireNonNull(listener, "listener");
-            return this;
-        }
-
         /** Validates, prunes, initialises the outer factors and computes the optimum (host and backend work). */
         public LayerRecovery build() {
             final String op = "LayerRecovery.build";
-            if (weight == null || pruning == null || calibration == null || adapter == null) {
-                throw new IllegalArgumentException(op + ": weight, pruning, calibration and adapter are all required");
-            }
-            RecoveryJob.validateWeight(op, weight, m, n);
-            RecoveryRows.validate(op, n, calibration, calibrationCount, heldOut, heldOutCount, batchRows);
+            requireInputs(op, adapter != null, "weight, pruning, calibration and adapter");
+            validateRows(op);
             RecoveryJob.Plan plan = RecoveryJob.plan(op, optimizer, steps);
             return new LayerRecovery(this, plan.steps(), plan.optimizer());
         }

@@ -62,8 +62,7 @@ public final class LoraRecovery implements AutoCloseable {
         this.evaluateEvery = b.evaluateEvery;
         this.evaluation = b.evaluation;
 
-        RecoveryRows rows = new RecoveryRows(b.calibration, b.calibrationCount, b.heldOut, b.heldOutCount, n, b.batchRows);
-        job = new RecoveryJob(context, b.weight, m, n, b.pruning, rows);
+        job = b.prepare();
         optimumCorrection = job.optimumCorrection(rank);
 
         // PEFT's init: lora_A Kaiming-uniform (a = √5: U(±1/√n)), lora_B = 0.
@@ -208,56 +207,19 @@ public final class LoraRecovery implements AutoCloseable {
     }
 
     /** The job's inputs and settings; validated at {@link #build()}, which prunes and computes the optimum. */
-    public static final class Builder {
-        private final NoraContext context;
-        private float[] weight;
-        private int m = -1;
-        private int n = -1;
-        private Pruning pruning;
-        private float[] calibration;
-        private int calibrationCount;
-        private float[] heldOut;
-        private int heldOutCount;
+    public static final class Builder extends RecoveryBuilder<Builder> {
         private int rank = -1;
         private Double alpha;
         private ScalingRule rule = ScalingRule.LORA;
         private double scale;
-        private AdamWConfig optimizer;
-        private Integer steps;
-        private int batchRows = LayerRecovery.DEFAULT_BATCH_ROWS;
-        private long seed = 0x5eedL;
         private long initSeed = 0x5eedL;
-        private int evaluateEvery;
-        private Consumer<HeldOutError> evaluation;
 
         private Builder(NoraContext context) {
-            this.context = Objects.requireNonNull(context, "context");
+            super(context, "LoraRecovery");
         }
 
-        /** The original weight W, m×n row-major. */
-        public Builder weight(float[] w, int outFeatures, int inFeatures) {
-            this.weight = Objects.requireNonNull(w, "weight");
-            this.m = outFeatures;
-            this.n = inFeatures;
-            return this;
-        }
-
-        public Builder pruning(Pruning p) {
-            this.pruning = Objects.requireNonNull(p, "pruning");
-            return this;
-        }
-
-        /** Calibration rows (rows×n, row-major). */
-        public Builder calibration(float[] x, int rows) {
-            this.calibration = Objects.requireNonNull(x, "calibration");
-            this.calibrationCount = rows;
-            return this;
-        }
-
-        /** Held-out rows (rows×n); without them the last 10% of the calibration rows are held out. */
-        public Builder heldOut(float[] x, int rows) {
-            this.heldOut = Objects.requireNonNull(x, "heldOut");
-            this.heldOutCount = rows;
+        @Override
+        Builder self() {
             return this;
         }
 
@@ -279,58 +241,21 @@ public final class LoraRecovery implements AutoCloseable {
             return this;
         }
 
-        /** AdamW's settings; the default is {@link LayerRecovery}'s. */
-        public Builder optimizer(AdamWConfig cfg) {
-            this.optimizer = Objects.requireNonNull(cfg, "optimizer");
-            return this;
-        }
-
-        /** Training steps (default {@value LayerRecovery#DEFAULT_STEPS}, or the optimizer schedule's). */
-        public Builder steps(int count) {
-            this.steps = count;
-            return this;
-        }
-
-        /** Rows per minibatch (default {@value LayerRecovery#DEFAULT_BATCH_ROWS}, at most the training rows). */
-        public Builder batchRows(int rows) {
-            this.batchRows = rows;
-            return this;
-        }
-
-        /** Seed of the minibatch order (as LayerRecovery's seed). */
-        public Builder seed(long s) {
-            this.seed = s;
-            return this;
-        }
-
         /** Seed of lora_A's Kaiming-uniform init (as the nested config's seed for A'). */
         public Builder initSeed(long s) {
             this.initSeed = s;
             return this;
         }
 
-        /** As {@link LayerRecovery.Builder#evaluateEvery}. */
-        public Builder evaluateEvery(int every, Consumer<HeldOutError> listener) {
-            if (every < 1) {
-                throw new InvalidHyperparameterException("LoraRecovery: evaluate every " + every + " steps (must be ≥ 1)");
-            }
-            this.evaluateEvery = every;
-            this.evaluation = Objects.requireNonNull(listener, "listener");
-            return this;
-        }
-
         /** Validates, prunes, computes the optimum and initialises the factors. */
         public LoraRecovery build() {
             final String op = "LoraRecovery.build";
-            if (weight == null || pruning == null || calibration == null) {
-                throw new IllegalArgumentException(op + ": weight, pruning and calibration are all required");
-            }
-            RecoveryJob.validateWeight(op, weight, m, n);
+            requireInputs(op, true, "weight, pruning and calibration");
             if (rank < 1 || rank > Math.min(m, n)) {
                 throw new io.jnora.InvalidRankException(op + ": rank k = " + rank + " must be in [1, min(m, n) = "
                         + Math.min(m, n) + "] for the weight " + m + "×" + n);
             }
-            RecoveryRows.validate(op, n, calibration, calibrationCount, heldOut, heldOutCount, batchRows);
+            validateRows(op);
             double a = alpha == null ? rank : alpha;
             scale = rule.scale(a, rank);
             if (!Double.isFinite(scale) || scale == 0) {
