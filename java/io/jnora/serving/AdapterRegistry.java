@@ -27,8 +27,9 @@ import java.util.Map;
  * are read once per tile. The base weight, factors, X and Y may be bfloat16 or float16 ({@link
  * #AdapterRegistry(NoraContext, float[], int, int, int, long, Precision)}).
  *
- * <p>Adapter ids: {@link #add} returns an id that this registry never hands out again, and rows name
- * adapters by id. A row naming an adapter that was removed is refused when its rows are staged, and
+ * <p>Adapter ids: {@link #add} returns an id that this registry never hands out again (ids are ints:
+ * after about 2^31 adds over a registry's life, {@code add} refuses and a new registry is needed),
+ * and rows name adapters by id. A row naming an adapter that was removed is refused when its rows are staged, and
  * rows staged before the removal get no adapter term from then on: a batch never picks up another
  * adapter that took over the removed one's slot.
  *
@@ -63,6 +64,7 @@ public final class AdapterRegistry implements AutoCloseable {
     // The k-th adapter (from 0) put in a slot has the id k × capacity + slot: never repeated, mapped
     // back to its slot without a search, and equal to the slot while no slot has been reused.
     private final long[] generations;
+    private int nextSlot;  // where freeSlot starts looking
     // The slot indices of the rows staged last (what the row index holds), for remove() to blank; the
     // next staging is written into the spare and swapped in once the row index took it.
     private int[] stagedSlots = new int[0];
@@ -181,11 +183,6 @@ public final class AdapterRegistry implements AutoCloseable {
         }
         int index = freeSlot(name);
         long nextId = generations[index] * slots.length + index;
-        if (nextId > Integer.MAX_VALUE) {
-            throw new CapacityExceededException("AdapterRegistry.add: slot " + index + " has held "
-                    + generations[index] + " adapters; its next id would pass 2^31 (ids are never reused): make a"
-                    + " new registry");
-        }
         Matrix am = context.matrix(rank, n, a, precision);
         Matrix bm = null;
         try {
@@ -474,14 +471,27 @@ public final class AdapterRegistry implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The next free slot at or after the last one handed out, whose next id still fits an int. Going
+     * round (not always the lowest free slot) spreads the reuse over every slot, so ids run out only
+     * after about 2^31 adds over the registry's life, not after 2^31 / capacity through one slot.
+     */
     private int freeSlot(String name) {
-        for (int i = 0; i < slots.length; i++) {
+        boolean anyFree = false;
+        for (int k = 0; k < slots.length; k++) {
+            int i = (nextSlot + k) % slots.length;
             if (slots[i] == null) {
-                return i;
+                anyFree = true;
+                if (generations[i] * slots.length + i <= Integer.MAX_VALUE) {
+                    nextSlot = (i + 1) % slots.length;
+                    return i;
+                }
             }
         }
-        throw new CapacityExceededException("AdapterRegistry.add: no free slot for '" + name + "' (all " + slots.length
-                + " are in use)");
+        throw new CapacityExceededException(anyFree
+                ? "AdapterRegistry.add: no id left for '" + name + "': ids are never reused and about 2^31 adapters"
+                        + " have been added over this registry's life; make a new registry"
+                : "AdapterRegistry.add: no free slot for '" + name + "' (all " + slots.length + " are in use)");
     }
 
     private void requireShape(String name, int out, int in) {

@@ -137,6 +137,33 @@ class AdapterRegistryServingTest {
         removedAdaptersNeverReachAnotherTenant(Backend.CUDA, 40);
     }
 
+    /**
+     * Ids are never reused, so reuse is spread over the slots: with one adapter resident in a
+     * registry of 4 slots, 9 add/remove cycles go round slots 1, 2 and 3 (ids up to 11), rather than
+     * wearing out one slot (ids 1, 5, ..., 33), which would exhaust its ids 4× sooner.
+     */
+    @Test
+    void addsGoRoundTheSlotsSoIdsLast() {
+        int m = 8;
+        int n = 6;
+        SplittableRandom rng = new SplittableRandom(SEED);
+        SyntheticLayer base = SyntheticLayer.random(SEED, m, n, 2, 1, 1f);
+        Lora l = AdapterRegistryTest.lora(rng, 2, m, n);
+        try (NoraContext ctx = NoraContext.create(Backend.CPU);
+                AdapterRegistry registry = new AdapterRegistry(ctx, base.baseWeight, m, n, 4, 1L << 20)) {
+            assertEquals(0, registry.add("resident", l.a(), l.b(), 2, l.scale()));
+            int maxId = 0;
+            java.util.Set<Integer> ids = new java.util.HashSet<>();
+            for (int k = 0; k < 9; k++) {
+                int id = registry.add("churn" + k, l.a(), l.b(), 2, l.scale());
+                assertTrue(ids.add(id), "id " + id + " handed out twice");
+                maxId = Math.max(maxId, id);
+                registry.remove("churn" + k);
+            }
+            assertEquals(11, maxId, "slots 1, 2, 3 three times each: ids " + ids);
+        }
+    }
+
     /** The adapter a churning thread has resident now, published to the workers. */
     private record Churned(int id, Lora lora) {}
 
@@ -145,7 +172,9 @@ class AdapterRegistryServingTest {
      * the context's stream and scratch) while a fifth adds and removes adapters in the first until
      * the workers finish. Rows name the stable adapters, none, or the churned adapter of the moment:
      * every batch equals its float64 reference, or (churned adapter removed between choosing and
-     * staging) is refused as no longer resident. Closing returns every matrix and device allocation.
+     * staging) is refused as no longer resident. Closing returns every matrix and device allocation
+     * (the allocation count is the CUDA backend's; the CPU backend has none of its own and reports 0,
+     * so there the open-matrix count is the leak check).
      */
     private static void threadsOverTwoRegistriesOfOneContext(Backend backend) throws Exception {
         int m = 50;
