@@ -163,12 +163,20 @@ class NestedInitializerTest {
         NestedAdapterWeights init = NestedInitializer.initialize(w, m, n, stats.scaling(mode), cfg);
         assertTrue(init.usesResidualBase());
 
-        float[] x = acts.sample(rng, 17);
+        assertSigmaInitExact(init, w, m, n, rIn, acts.sample(rng, 17), 17, mode, stats, mode.toString());
+    }
+
+    /**
+     * What SIGMA promises: the layer's output equals X Wᵀ to float rounding (1e-5), and W − W_res =
+     * s·BB'A'A is the rank-r_in truncation of W under the scaling S (1e-3 against a Jacobi SVD).
+     */
+    private static void assertSigmaInitExact(NestedAdapterWeights init, float[] w, int m, int n, int rIn, float[] x,
+            int rows, ScaleMode mode, InitTestData.Stats stats, String label) {
         try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
-                Matrix xm = ctx.matrix(17, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
-            double[] want = Float64Reference.multiplyTransposed(toDouble(x), 17, n, toDouble(w), m);
+                Matrix xm = ctx.matrix(rows, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
+            double[] want = Float64Reference.multiplyTransposed(toDouble(x), rows, n, toDouble(w), m);
             double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
-            assertTrue(err <= 1e-5, mode + ": output at SIGMA init vs X Wᵀ: " + err + " (seed " + SEED + ")");
+            assertTrue(err <= 1e-5, label + ": output at SIGMA init vs X Wᵀ: " + err + " (seed " + SEED + ")");
         }
         double[] delta = toDouble(w);
         for (int i = 0; i < delta.length; i++) {
@@ -177,7 +185,7 @@ class NestedInitializerTest {
         double[] s = InitTestData.referenceScaling(mode, stats, n);
         JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
         double err = relativeError(multiply(delta, m, n, s, n), ref.truncated(rIn));
-        assertTrue(err <= 1e-3, mode + ": s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ: " + err + " (seed " + SEED + ")");
+        assertTrue(err <= 1e-3, label + ": s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ: " + err + " (seed " + SEED + ")");
     }
 
     /**
@@ -204,21 +212,7 @@ class NestedInitializerTest {
             assertEquals(-v, init.innerB()[k * rIn + k], 1e-6 * v, "B' carries the sign of s");
             assertEquals(v, init.innerA()[k * r + k], 1e-6 * v);
         }
-        float[] x = acts.sample(rng, 13);
-        try (NoraContext ctx = NoraContext.create(Backend.CPU); NestedLinear layer = init.build(ctx);
-                Matrix xm = ctx.matrix(13, n, x); Matrix y = layer.forward(xm, Association.OUTER_FIRST)) {
-            double[] want = Float64Reference.multiplyTransposed(toDouble(x), 13, n, toDouble(w), m);
-            double err = Float64Reference.relativeFrobeniusError(y.toArray(), want);
-            assertTrue(err <= 1e-5, "output at SIGMA init with s = " + scale + " vs X Wᵀ: " + err + " (seed " + SEED + ")");
-        }
-        double[] delta = toDouble(w);
-        for (int i = 0; i < delta.length; i++) {
-            delta[i] -= init.baseWeight()[i];
-        }
-        double[] s = InitTestData.referenceScaling(mode, stats, n);
-        JacobiSvd ref = JacobiSvd.of(multiply(toDouble(w), m, n, s, n), m, n);
-        double err = relativeError(multiply(delta, m, n, s, n), ref.truncated(rIn));
-        assertTrue(err <= 1e-3, "s·BB'A'A·S vs U_{r_in}Σ_{r_in}V_{r_in}ᵀ with s = " + scale + ": " + err + " (seed " + SEED + ")");
+        assertSigmaInitExact(init, w, m, n, rIn, acts.sample(rng, 13), 13, mode, stats, "s = " + scale);
     }
 
     /** A negative mean-abs exponent is refused where the mode is made (it would give ∞ for a dead channel). */
