@@ -13,7 +13,17 @@ public final class Float64Reference {
 
     /** A layer's factors in float64. */
     public record Layer(int m, int n, int r, int rIn, double scale, double[] baseWeight, double[] outerA,
-            double[] outerB, double[] innerA, double[] innerB) {}
+            double[] outerB, double[] innerA, double[] innerB) {
+        /**
+         * The same layer with every factor and the scale by absolute value. Through {@link #forward} or
+         * {@link #backward} with |X| and |dY| it gives each output's magnitude: the sum of the absolute
+         * values of its terms, which no cancellation shrinks (see {@link #errorRelativeToMagnitude}).
+         */
+        public Layer magnitude() {
+            return new Layer(m, n, r, rIn, Math.abs(scale), abs(baseWeight), abs(outerA), abs(outerB), abs(innerA),
+                    abs(innerB));
+        }
+    }
 
     /** Gradients of the trainable factors and the input. */
     public record Gradients(double[] innerA, double[] innerB, double[] input) {}
@@ -119,6 +129,40 @@ public final class Float64Reference {
             double d = got[i] - want[i];
             num += d * d;
             den += want[i] * want[i];
+        }
+        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+    }
+
+    /** Elementwise |v|, a new array. */
+    public static double[] abs(double[] v) {
+        double[] out = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = Math.abs(v[i]);
+        }
+        return out;
+    }
+
+    /**
+     * ‖got − want‖_F / ‖magnitude‖_F, where magnitude is the same computation on absolute values
+     * ({@link Layer#magnitude()}); NaN or infinity anywhere gives +∞. Float rounding is bounded relative
+     * to the magnitude, not to the result (Higham, Accuracy and Stability, §3.5): a short sum that
+     * cancels (T = 5 rows, n = m = r = 1) can leave a result 1e-3 of its terms, and a correct float32
+     * result then has a plain relative error far above float32's. Where nothing cancels, magnitude =
+     * |want| and this is the plain relative error; it is never larger.
+     */
+    public static double errorRelativeToMagnitude(float[] got, double[] want, double[] magnitude) {
+        if (got.length != want.length || want.length != magnitude.length) {
+            throw new IllegalArgumentException("lengths differ: " + got.length + ", " + want.length + ", " + magnitude.length);
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < got.length; i++) {
+            if (!Float.isFinite(got[i])) {
+                return Double.POSITIVE_INFINITY;
+            }
+            double d = got[i] - want[i];
+            num += d * d;
+            den += magnitude[i] * magnitude[i];
         }
         return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
     }

@@ -6,7 +6,8 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A test case: a layer shape and a batch size, drawn with a fresh seed per run (printed on failure
- * through toString) so that every run checks new inputs (SPEC §4).
+ * through toString) so that every run checks new inputs (SPEC §4); {@code -Djnora.case.seed=N} gives
+ * every case the seed N, to replay a failure.
  */
 record LayerCase(int rows, int in, int out, int r, int rIn, float scale, long seed) {
     /** The odd shapes of SPEC §4: T in {1, 3, 17, 128, 1000}, n and m not multiples of 8, r_in = r and r_in = 1. */
@@ -21,7 +22,12 @@ record LayerCase(int rows, int in, int out, int r, int rIn, float scale, long se
     }
 
     static LayerCase of(int rows, int in, int out, int r, int rIn, float scale) {
-        return new LayerCase(rows, in, out, r, rIn, scale, ThreadLocalRandom.current().nextLong());
+        return new LayerCase(rows, in, out, r, rIn, scale, freshSeed());
+    }
+
+    /** A fresh seed, or the one {@code -Djnora.case.seed} replays. */
+    static long freshSeed() {
+        return Long.getLong("jnora.case.seed", ThreadLocalRandom.current().nextLong());
     }
 
     SyntheticLayer layer() {

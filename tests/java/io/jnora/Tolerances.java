@@ -25,6 +25,22 @@ final class Tolerances {
         assertTrue(err <= tolerance, what + ": relative Frobenius error " + err + " > " + tolerance);
     }
 
+    /**
+     * Like {@link #assertClose(String, float[], double[], double)}, but relative to the output's magnitude
+     * (the same computation on absolute values): for the fresh random small shapes, whose short sums
+     * sometimes cancel (seen 1 run in ~250 with T = 5, n = m = r = 1). Never looser than the plain
+     * check where nothing cancels.
+     */
+    static void assertCloseToMagnitude(String what, float[] got, double[] want, double[] magnitude, double tolerance) {
+        double err = Float64Reference.errorRelativeToMagnitude(got, want, magnitude);
+        assertTrue(err <= tolerance, what + ": Frobenius error relative to the magnitude " + err + " > " + tolerance
+                + " (relative to the result: " + Float64Reference.relativeFrobeniusError(got, want) + ")");
+    }
+
+    static void assertCloseToMagnitude(String what, float[] got, float[] want, double[] magnitude, double tolerance) {
+        assertCloseToMagnitude(what, got, Float64Reference.toDouble(want), magnitude, tolerance);
+    }
+
     static void assertClose(String what, float[] got, float[] want, double tolerance) {
         assertClose(what, got, Float64Reference.toDouble(want), tolerance);
     }
