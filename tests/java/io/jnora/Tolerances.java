@@ -26,19 +26,29 @@ final class Tolerances {
     }
 
     /**
-     * Like {@link #assertClose(String, float[], double[], double)}, but relative to the output's magnitude
-     * (the same computation on absolute values): for the fresh random small shapes, whose short sums
-     * sometimes cancel (seen 1 run in ~250 with T = 5, n = m = r = 1). Never looser than the plain
-     * check where nothing cancels.
+     * The relative Frobenius error within {@code tolerance}, or, where the result cancels, the error
+     * relative to the output's magnitude (the same computation on absolute values) within a tenth of it.
+     * For the fresh random small shapes, whose short sums sometimes cancel: a correct float32 result of
+     * T = 5, n = m = r = 1 had a relative error of 3e-5 about one run in 250. Float32 rounding is bounded
+     * relative to the magnitude by about (terms per sum + products in the chain)·2^-24, under 6e-7 for
+     * those shapes (measured: at most 1.6e-7 over 400 runs of every odd shape), so the fallback does not
+     * let a wrong term through (that is ~1/terms of the magnitude). Only the fallback is new: whatever
+     * the plain check passed still passes, and nothing else except through the tighter bound. The
+     * magnitude alone would be a weak check on large shapes, where random signs make the magnitude
+     * ~√terms to ~1000× the result (measured).
      */
-    static void assertCloseToMagnitude(String what, float[] got, double[] want, double[] magnitude, double tolerance) {
-        double err = Float64Reference.errorRelativeToMagnitude(got, want, magnitude);
-        assertTrue(err <= tolerance, what + ": Frobenius error relative to the magnitude " + err + " > " + tolerance
-                + " (relative to the result: " + Float64Reference.relativeFrobeniusError(got, want) + ")");
+    static void assertCloseAllowingCancellation(String what, float[] got, double[] want, double[] magnitude, double tolerance) {
+        double err = Float64Reference.relativeFrobeniusError(got, want);
+        if (err <= tolerance) {
+            return;
+        }
+        double toMagnitude = Float64Reference.errorRelativeToMagnitude(got, want, magnitude);
+        assertTrue(toMagnitude <= tolerance / 10, what + ": relative Frobenius error " + err + " > " + tolerance
+                + ", and relative to the magnitude " + toMagnitude + " > " + tolerance / 10);
     }
 
-    static void assertCloseToMagnitude(String what, float[] got, float[] want, double[] magnitude, double tolerance) {
-        assertCloseToMagnitude(what, got, Float64Reference.toDouble(want), magnitude, tolerance);
+    static void assertCloseAllowingCancellation(String what, float[] got, float[] want, double[] magnitude, double tolerance) {
+        assertCloseAllowingCancellation(what, got, Float64Reference.toDouble(want), magnitude, tolerance);
     }
 
     static void assertClose(String what, float[] got, float[] want, double tolerance) {
