@@ -117,20 +117,7 @@ public final class Float64Reference {
 
     /** ‖got − want‖_F / ‖want‖_F; NaN or infinity anywhere gives +∞ (NaN never passes). */
     public static double relativeFrobeniusError(float[] got, double[] want) {
-        if (got.length != want.length) {
-            throw new IllegalArgumentException("lengths differ: " + got.length + " vs " + want.length);
-        }
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < got.length; i++) {
-            if (!Float.isFinite(got[i])) {
-                return Double.POSITIVE_INFINITY;
-            }
-            double d = got[i] - want[i];
-            num += d * d;
-            den += want[i] * want[i];
-        }
-        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+        return errorRelativeToMagnitude(got, want, want);
     }
 
     /** Elementwise |v|, a new array. */
