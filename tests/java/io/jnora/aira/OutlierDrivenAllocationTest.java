@@ -63,7 +63,7 @@ class OutlierDrivenAllocationTest {
     }
 
     @Test
-    void theGreedyPathIsWithinATenthOfAPercentOfTheContinuousBound() {
+    void theGreedyPathIsWithinTwoTenthsOfAPercentOfTheContinuousBound() {
         long seed = RandomProblems.freshSeed();
         SplittableRandom random = new SplittableRandom(seed);
         for (int i = 0; i < 40; i++) {
@@ -76,7 +76,9 @@ class OutlierDrivenAllocationTest {
             assertTrue(a.cost() <= p.budget, why);
             // The relaxation bounds every integer allocation (slack: the bisection's last ulp).
             assertTrue(a.objective() <= bound * (1 + 1e-12), why);
-            assertTrue(a.objective() >= bound * (1 - 1e-3), why);
+            // The integrality gap: at most 1.24e-3 seen (2 of 20000 problems above 1e-3, both of ~50 layers,
+            // where one rank step is a larger share of the budget); 0 of 360000 above 2e-3, which is asserted.
+            assertTrue(a.objective() >= bound * (1 - 2e-3), why);
             int[] r = a.rankArray();
             for (int l = 0; l < p.size(); l++) {
                 assertTrue(r[l] >= p.rMin && r[l] <= p.upper[l], why + ", layer " + l);
